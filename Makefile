@@ -1,0 +1,62 @@
+# gexe — the commands a developer and CI use. `make test` works from a fresh clone:
+# it makes the virtualenv and installs the npm tools itself.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: setup test test-quick lint fmt demo programs programs-check contracts contracts-check bench bench-quick clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json
+	npm install --no-audit --no-fund
+	touch $@
+
+test: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-quick: setup
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+# The local program demo: run the example ping program in the sandbox.
+demo: setup
+	$(VENV)/bin/gexe program run programs/ping/ping.wasm --send PING --send hello
+
+# Rebuild every example program from source (Debian's rustc/cargo with the wasm32 std).
+programs:
+	bash programs/build.sh
+
+# Rebuild and fail if the committed wasm differs from what the sources give.
+programs-check: programs
+	git diff --exit-code --stat -- 'programs/*.wasm' 'programs/**/*.wasm'
+
+contracts: node_modules/.installed
+	node contracts/build.js
+
+contracts-check: contracts
+	git diff --exit-code --stat -- contracts/artifacts
+
+bench: setup
+	$(PY) bench/run_all.py
+
+bench-quick: setup
+	$(PY) bench/run_all.py --quick
+
+clean:
+	rm -rf build dist *.egg-info programs/target bench/results .pytest_cache

@@ -1,0 +1,1 @@
+"""What every node process needs: config, LMDB store, gossip, keystore, logging, metrics."""

@@ -1,0 +1,1 @@
+"""The sequencer role: batch builder, signature aggregation, L1 submitter."""

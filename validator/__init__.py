@@ -1,0 +1,1 @@
+"""The validator role: observer, compute loop, signer, RPC server, the validator service."""
