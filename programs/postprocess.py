@@ -33,8 +33,8 @@ WASM_PAGE = 64 * 1024
 ZERO_RUN_SPLIT = 64  # split a data segment at zero runs at least this long
 
 # Section ids in the order the binary format requires.
-CUSTOM, TYPE, IMPORT, FUNCTION, TABLE, MEMORY, GLOBAL, EXPORT, START, ELEMENT, CODE, DATA, DATACOUNT = range(13)
-ORDER = [TYPE, IMPORT, FUNCTION, TABLE, MEMORY, GLOBAL, EXPORT, START, ELEMENT, DATACOUNT, CODE, DATA]
+CUSTOM, TYPE, IMPORT, FUNCTION, TABLE, MEMORY, GLOBAL, EXPORT, START, ELEMENT, CODE, DATA, DATACOUNT = range(13)  # fmt: skip
+ORDER = [TYPE, IMPORT, FUNCTION, TABLE, MEMORY, GLOBAL, EXPORT, START, ELEMENT, DATACOUNT, CODE, DATA]  # fmt: skip
 I32, I32_CONST, END = 0x7F, 0x41, 0x0B
 KIND_FUNC, KIND_GLOBAL = 0, 3
 
@@ -249,7 +249,9 @@ def rewrite_data(sec: bytes) -> bytes:
         offset = r.const_i32()
         data = r.bytes(r.uleb())
         for off, piece in split_zeros(offset, data):
-            segs.append(b"\0" + bytes([I32_CONST]) + sleb(off) + bytes([END]) + uleb(len(piece)) + piece)
+            segs.append(
+                b"\0" + bytes([I32_CONST]) + sleb(off) + bytes([END]) + uleb(len(piece)) + piece
+            )
     return vec(segs)
 
 

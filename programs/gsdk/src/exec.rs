@@ -81,7 +81,8 @@ pub fn oom_panic() -> ! {
     unsafe { sys::gr_oom_panic() }
 }
 
-/// Sends `msg` to the host's debug log (no effect on execution).
+/// Sends `msg` to the host's debug log (no effect on execution). Gear traps
+/// on a payload that is not UTF-8, so pass text.
 pub fn debug(msg: &[u8]) {
     unsafe { sys::gr_debug(msg.as_ptr(), msg.len() as u32) }
 }

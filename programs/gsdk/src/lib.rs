@@ -26,7 +26,8 @@ pub mod text;
 
 /// Sends its arguments, concatenated, to the host debug log via `gr_debug`.
 /// Each argument is a string, byte string, integer, or [`text::Hex`].
-/// Output is truncated at 256 bytes.
+/// Output is truncated at 256 bytes. Pass text: Gear traps on non-UTF-8
+/// debug strings (raw byte strings go through as they are; use `Hex` for ids).
 ///
 /// ```ignore
 /// gsdk::debug!("count=", n, " from ", gsdk::text::Hex(&src));
