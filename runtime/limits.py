@@ -37,8 +37,12 @@ MAX_DEBUG_SIZE = 64 * 1024  # gr_debug payload; longer traps (BackendError)
 # Host work is charged in the same unit: a syscall costs roughly what the instructions
 # of an equivalent in-WASM routine would, scaled by the bytes it moves.
 VALUE_PER_GAS = 100  # executable-balance units per gas (Vara.eth's gas multiplier)
-MAX_GAS_PER_MESSAGE = 1_000_000_000_000  # Vara.eth CHUNK_PROCESSING_GAS_LIMIT
-DEFAULT_BLOCK_GAS_ALLOWANCE = 9_000_000_000_000  # Vara.eth MAX_BLOCK_GAS_LIMIT
+# Vara.eth's limits (1e12 per chunk, 9e12 per block) are in Gear's weight units, about a
+# picosecond each. One gexe gas unit is one WASM instruction (a few hundred picoseconds
+# on these machines: ~5e9 fuel/s), so the same wall-clock budgets are far smaller
+# numbers: a message may run about two seconds, a block about ten core-seconds.
+MAX_GAS_PER_MESSAGE = 10_000_000_000
+DEFAULT_BLOCK_GAS_ALLOWANCE = 50_000_000_000
 
 SYSCALL_BASE_GAS = 1_000  # every syscall
 PER_BYTE_GAS = 1  # per payload byte read, written or sent

@@ -213,6 +213,7 @@ class Processor:
     executor: Executor = field(default_factory=Executor)
     workers: int = 1
     block_gas_allowance: int = limits.DEFAULT_BLOCK_GAS_ALLOWANCE
+    max_gas_per_message: int = limits.MAX_GAS_PER_MESSAGE
     _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     def close(self) -> None:
@@ -368,7 +369,7 @@ class Processor:
             return self._refuse(p, msg, codes.ERR_UNINITIALIZED)
 
         code = self.load_code(st.code_id)
-        gas_limit = min(limits.MAX_GAS_PER_MESSAGE,
+        gas_limit = min(self.max_gas_per_message,
                         st.executable_balance // limits.VALUE_PER_GAS)
         out = self.executor.execute(
             code=code, program_id=p.id, message=msg, storage=self.storage, pages=p.pages,

@@ -43,12 +43,13 @@ class Sandbox:
     storage: Storage = field(default_factory=MemoryStorage)
     workers: int = 1
     block_gas_allowance: int = limits.DEFAULT_BLOCK_GAS_ALLOWANCE
+    max_gas_per_message: int = limits.MAX_GAS_PER_MESSAGE
     height: int = 0
     timestamp: int = 1_700_000_000
 
     def __post_init__(self) -> None:
         self.processor = Processor(self.storage, Executor(), self.workers,
-                                   self.block_gas_allowance)
+                                   self.block_gas_allowance, self.max_gas_per_message)
         self.state = RuntimeState()
         self.pending: list[Event] = []
         self.outgoing: list[Message] = []  # messages that left the program set, in order
