@@ -39,6 +39,7 @@ from .execution import Executor, LoadedCode, Outcome, error_reply
 from .host import Outgoing
 from .ids import ZERO_ID, reply_message_id
 from .message import Kind, Message
+from .session import ProgramSession
 from .state import (
     ProgramState,
     Status,
@@ -346,36 +347,50 @@ class Processor:
 
     def _run_queue(self, p: _Program, block: BlockInfo, cap: int) -> int:
         used = 0
-        while used < cap and p.has_queue():
-            msg = p.queue.popleft()
-            p.dirty.add("queue")
-            used += self._dispatch(p, msg, block)
+        session: ProgramSession | None = None
+        try:
+            while used < cap and p.has_queue():
+                msg = p.queue.popleft()
+                p.dirty.add("queue")
+                refused = self._refusal(p, msg)
+                if refused is not None:
+                    self._refuse(p, msg, *refused)
+                    continue
+                if session is None:
+                    session = ProgramSession(self.executor.engine,
+                                             self.load_code(p.state.code_id), p.id,
+                                             self.storage, p.pages, p.allocations)
+                used += self._dispatch(p, session, msg, block)
+        finally:
+            if session is not None:
+                session.close()
         return used
 
-    def _refuse(self, p: _Program, msg: Message, code: bytes, payload: bytes = b"") -> int:
+    @staticmethod
+    def _refusal(p: _Program, msg: Message) -> tuple[bytes, bytes] | None:
+        """Why `msg` cannot run on `p` at all (reply code and payload), or None."""
+        st = p.state
+        if st.status == Status.EXITED:
+            return codes.ERR_PROGRAM_EXITED, st.inheritor
+        if st.status == Status.TERMINATED:
+            return codes.ERR_INIT_FAILURE, b""
+        if st.status != Status.ACTIVE and msg.kind == Kind.HANDLE:
+            return codes.ERR_UNINITIALIZED, b""
+        return None
+
+    def _refuse(self, p: _Program, msg: Message, code: bytes, payload: bytes = b"") -> None:
         if msg.kind != Kind.REPLY:
             p.outbox.append(Outgoing(error_reply(msg, p.id, code, payload)))
         p.records.append(DispatchRecord(p.id, msg.id, msg.kind, "refused", 0,
                                         codes.reply_code_name(code)))
-        return 0
 
-    def _dispatch(self, p: _Program, msg: Message, block: BlockInfo) -> int:
+    def _dispatch(self, p: _Program, session: ProgramSession, msg: Message,
+                  block: BlockInfo) -> int:
         st = p.state
-        if st.status == Status.EXITED:
-            return self._refuse(p, msg, codes.ERR_PROGRAM_EXITED, st.inheritor)
-        if st.status == Status.TERMINATED:
-            return self._refuse(p, msg, codes.ERR_INIT_FAILURE)
-        if st.status != Status.ACTIVE and msg.kind == Kind.HANDLE:
-            return self._refuse(p, msg, codes.ERR_UNINITIALIZED)
-
-        code = self.load_code(st.code_id)
         gas_limit = min(self.max_gas_per_message,
                         st.executable_balance // limits.VALUE_PER_GAS)
-        out = self.executor.execute(
-            code=code, program_id=p.id, message=msg, storage=self.storage, pages=p.pages,
-            allocations=p.allocations, balance=st.balance, gas_limit=gas_limit,
-            block_height=block.height, block_timestamp=block.timestamp,
-        )
+        out = session.run(msg, gas_limit=gas_limit, balance=st.balance,
+                          block_height=block.height, block_timestamp=block.timestamp)
         self._apply(p, msg, out, block)
         p.records.append(DispatchRecord(p.id, msg.id, msg.kind, out.status, out.gas_burned,
                                         out.explanation, tuple(out.debug)))

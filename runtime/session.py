@@ -1,0 +1,276 @@
+"""A program session: one live instance of a program that runs many messages in a row.
+
+The processor opens a session for each program it runs in a round. The session
+instantiates the module once, restores the program's stored pages once, and then runs
+the round's messages one after another on the same instance, calling entry points
+through wasmtime's raw C API with preallocated arguments (wasmtime-py's
+`Func.__call__` costs about ten times more per call).
+
+Memory semantics, identical to a fresh instance per message for every program that
+does not read memory it never wrote:
+- pages at or above `__gear_stack_end` are the program's persistent memory. Before a
+  message runs, the session holds a shadow copy of them; after a successful message,
+  pages whose bytes differ from the shadow are reported dirty and the shadow updated;
+  after a failed one, the live memory is put back from the shadow (and memory the
+  message added is zeroed), so a failed dispatch leaves no trace;
+- pages below `__gear_stack_end` are the shadow stack: scratch, never persisted
+  (Gear's rule), and not cleared between the messages of one session.
+Both are deterministic: which messages share a session is fixed by the round
+structure, never by thread scheduling.
+
+Thread safety: wasmtime-py records an exception raised by a host function in a
+process-global slot. Sessions never let exceptions cross wasmtime: the syscall wrapper
+stores the signal in the session's per-thread context and unwinds with a constant
+marker, so concurrent sessions on other threads cannot see each other's signals.
+
+When modifying this part: gas charged per message must not depend on how messages are
+grouped into sessions (a node may restart between blocks); keep every charge per
+message.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from collections.abc import Mapping
+
+import wasmtime
+from wasmtime import _ffi as ffi
+
+from . import codes, host, limits
+from .execution import (
+    LoadedCode,
+    Outcome,
+    _first_line,
+    _trap_outcome,
+    auto_reply,
+)
+from .host import HostContext
+from .message import ENTRY_OF_KIND, Context, Kind, Message
+from .storage import Storage, read_required
+from .syscalls_abi import SYSCALL_SIGNATURES
+
+_tls = threading.local()
+
+
+class _Unwind(Exception):  # noqa: N818
+    """Raised through wasmtime to stop WASM; the real signal is in `_tls.stop`."""
+
+
+_UNWIND = _Unwind()
+_OUT_OF_FUEL = wasmtime.TrapCode.OUT_OF_FUEL.value
+_STACK_OVERFLOW = wasmtime.TrapCode.STACK_OVERFLOW.value
+
+
+def _wrap(fn):  # type: ignore[no-untyped-def]
+    def call(*args):  # type: ignore[no-untyped-def]
+        c = _tls.ctx
+        try:
+            return fn(c, *args)
+        except BaseException as e:  # noqa: BLE001 — every signal must stay on this thread
+            _tls.stop = e
+            raise _UNWIND from None
+
+    call.__name__ = fn.__name__
+    return call
+
+
+def session_linker(engine: wasmtime.Engine) -> wasmtime.Linker:
+    """This thread's Linker for `engine`, with every syscall bound."""
+    cache: dict[int, wasmtime.Linker] | None = getattr(_tls, "linkers", None)
+    if cache is None:
+        cache = _tls.linkers = {}
+    linker = cache.get(id(engine))
+    if linker is None:
+        linker = wasmtime.Linker(engine)
+        linker.allow_shadowing = True
+        vt = {0x7F: wasmtime.ValType.i32(), 0x7E: wasmtime.ValType.i64()}
+        for name, (params, results) in SYSCALL_SIGNATURES.items():
+            ftype = wasmtime.FuncType([vt[p] for p in params], [vt[r] for r in results])
+            linker.define_func("env", name, ftype, _wrap(host.SYSCALLS[name]))
+        cache[id(engine)] = linker
+    return linker
+
+
+class SessionError(RuntimeError):
+    """The instance could not be set up (e.g. a stored page is missing)."""
+
+
+class ProgramSession:
+    """A live instance of one program; `run()` executes one message on it."""
+
+    def __init__(self, engine: wasmtime.Engine, code: LoadedCode, program_id: bytes,
+                 storage: Storage, pages: Mapping[int, bytes],
+                 allocations: frozenset[int]) -> None:
+        info = code.info
+        self.code = code
+        self.program_id = program_id
+        self.allocations = frozenset(allocations)
+        self.n_pages = len(pages)
+        mem_pages = max([info.static_pages, *(p + 1 for p in allocations)])
+        self.store = store = wasmtime.Store(engine)
+        store.set_fuel(1 << 40)  # instantiation consumes a little; per-message fuel is set in run()
+        self.memory = memory = wasmtime.Memory(store, wasmtime.MemoryType(
+            wasmtime.Limits(mem_pages, limits.MAX_PAGES)))
+        linker = session_linker(engine)
+        linker.define(store, "env", "memory", memory)
+        instance = linker.instantiate(store, code.module)
+        exports = instance.exports(store)
+        self.entries = {name: exports[name] for name in info.exports
+                        if name in ("init", "handle", "handle_reply")}
+        self.ctx_ptr = store._context()
+        self.persist_from = (info.stack_end or 0) * limits.WASM_PAGE
+        base, size = self._mem()
+        for gp, h in pages.items():
+            off = gp * limits.GEAR_PAGE
+            if off < self.persist_from or off + limits.GEAR_PAGE > size:
+                continue  # not persistent memory (cannot happen for well-formed state)
+            ctypes.memmove(base + off, read_required(storage, h, "memory page"),
+                           limits.GEAR_PAGE)
+        self.shadow = bytearray(ctypes.string_at(base + self.persist_from,
+                                                 size - self.persist_from))
+        self._trap = ctypes.POINTER(ffi.wasm_trap_t)()
+        self._no_args = (ffi.wasmtime_val_t * 1)()
+
+    def _mem(self) -> tuple[int, int]:
+        base = ctypes.addressof(self.memory.data_ptr(self.store).contents)
+        return base, self.memory.data_len(self.store)
+
+    def close(self) -> None:
+        self.entries.clear()
+        self.store.close()
+
+    # -- one message
+
+    def run(self, msg: Message, *, gas_limit: int, balance: int, block_height: int,
+            block_timestamp: int) -> Outcome:
+        pid = self.program_id
+        entry = ENTRY_OF_KIND[msg.kind]
+        func = self.entries.get(entry)
+        if func is None:
+            # Gear skips a missing entry point: the dispatch succeeds without running.
+            reply = None if msg.kind == Kind.REPLY else auto_reply(msg, pid)
+            return Outcome("success", 0, reply=reply)
+        fixed = limits.DISPATCH_BASE_GAS + limits.PAGE_LOAD_GAS * self.n_pages
+        if gas_limit < fixed:
+            return _trap_outcome(msg, pid, gas_limit, codes.ERR_RAN_OUT_OF_GAS,
+                                 "gas limit below the dispatch's fixed cost")
+        store = self.store
+        store.set_fuel(gas_limit - fixed)
+        mctx = msg.context or Context()
+        c = HostContext(
+            store=store, memory=self.memory, message=msg, program_id=pid,
+            block_height=block_height, block_timestamp=block_timestamp, balance=balance,
+            first_run=msg.context is None, static_pages=self.code.info.static_pages,
+            allocations=set(self.allocations), nonce=mctx.nonce, replied=mctx.replied,
+            nonce_start=mctx.nonce,
+        )
+        c.ctx_ptr = self.ctx_ptr
+        c.refresh_memory()
+        size_before = c.size
+
+        _tls.ctx = c
+        _tls.stop = None
+        trap = self._trap
+        try:
+            err = ffi.wasmtime_func_call(self.ctx_ptr, ctypes.byref(func._func),
+                                         self._no_args, 0, self._no_args, 0,
+                                         ctypes.byref(trap))
+        finally:
+            _tls.ctx = None
+        stop: BaseException | None = _tls.stop
+        _tls.stop = None
+        fault: host.Trap | None = None
+        status, wait_blocks, inheritor = "success", 0, None
+        if err or trap:
+            # A host signal may come back as an error or as a trap: look at ours first.
+            werr = wasmtime.WasmtimeError._from_ptr(err) if err else None
+            wtrap = wasmtime.Trap._from_ptr(trap) if trap else None
+            if trap:
+                self._trap = ctypes.POINTER(ffi.wasm_trap_t)()
+            if stop is not None:
+                if isinstance(stop, host.Exit):
+                    status, inheritor = "exit", stop.inheritor
+                elif isinstance(stop, host.Leave):
+                    status = "success"
+                elif isinstance(stop, host.Wait):
+                    status, wait_blocks = "wait", stop.blocks
+                elif isinstance(stop, host.Trap):
+                    fault = stop
+                else:  # a bug in a syscall: fail this dispatch, never the node
+                    fault = host.Trap(codes.ERR_BACKEND,
+                                      f"internal syscall error: {type(stop).__name__}: {stop}")
+            elif wtrap is not None:
+                code = wtrap.trap_code
+                tc = code.value if code is not None else None
+                if tc == _OUT_OF_FUEL:
+                    fault = host.Trap(codes.ERR_RAN_OUT_OF_GAS, "ran out of gas")
+                elif tc == _STACK_OVERFLOW:
+                    fault = host.Trap(codes.ERR_STACK_LIMIT, "stack limit exceeded")
+                else:
+                    fault = host.Trap(codes.ERR_UNREACHABLE, _first_line(wtrap.message))
+            else:
+                fault = host.Trap(codes.ERR_BACKEND, _first_line(str(werr)))
+
+        gas_burned = gas_limit - store.get_fuel()
+        if fault is not None:
+            self._rollback(size_before)
+            burned = gas_limit if fault.code == codes.ERR_RAN_OUT_OF_GAS else gas_burned
+            return _trap_outcome(msg, pid, burned, fault.code, fault.explanation,
+                                 fault.payload, c.debug)
+
+        c.refresh_memory()
+        dirty = self._collect_dirty(c.base, c.size)
+        store_cost = limits.PAGE_STORE_GAS * len(dirty)
+        if gas_burned + store_cost > gas_limit:
+            self._rollback(size_before)
+            return _trap_outcome(msg, pid, gas_limit, codes.ERR_RAN_OUT_OF_GAS,
+                                 "ran out of gas storing dirty pages", debug=c.debug)
+        self._accept(dirty)
+        allocs = frozenset(c.allocations)
+        changed_allocs = allocs != self.allocations
+        self.allocations = allocs
+        reply = c.reply
+        if status != "wait" and reply is None and msg.kind != Kind.REPLY:
+            reply = auto_reply(msg, pid)
+        return Outcome(
+            status, gas_burned + store_cost, reply=reply, sent=c.out, wakes=c.wakes,
+            dirty_pages=dirty, allocations=allocs if changed_allocs else None,
+            value_sent=c.value_sent, wait_blocks=wait_blocks,
+            context=c.context_for_wait() if status == "wait" else None,
+            inheritor=inheritor, debug=c.debug,
+        )
+
+    # -- memory bookkeeping
+
+    def _collect_dirty(self, base: int, size: int) -> dict[int, bytes]:
+        """Persistent pages changed by the message just run (the shadow is not updated)."""
+        start = self.persist_from
+        shadow = self.shadow
+        if size - start > len(shadow):
+            shadow.extend(bytes(size - start - len(shadow)))
+        live = ctypes.string_at(base + start, size - start)
+        if live == shadow:
+            return {}
+        g = limits.GEAR_PAGE
+        dirty: dict[int, bytes] = {}
+        for off in range(0, len(live), g):
+            page = live[off : off + g]
+            if page != shadow[off : off + g]:
+                dirty[(start + off) // g] = page
+        return dirty
+
+    def _accept(self, dirty: Mapping[int, bytes]) -> None:
+        g, start = limits.GEAR_PAGE, self.persist_from
+        for gp, page in dirty.items():
+            off = gp * g - start
+            self.shadow[off : off + g] = page
+
+    def _rollback(self, size_before: int) -> None:
+        """Put persistent memory back as it was before the failed message."""
+        base, size = self._mem()
+        start = self.persist_from
+        n = min(len(self.shadow), size - start)
+        ctypes.memmove(base + start, bytes(self.shadow[:n]), n)
+        if size > size_before:
+            ctypes.memset(base + size_before, 0, size - size_before)
