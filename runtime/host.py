@@ -91,6 +91,8 @@ class HostContext:
     nonce: int  # next send nonce (continues across waits)
     replied: bool
     nonce_start: int = 0  # nonce when this execution began: bounds sends per execution
+    gas_limit: int = 0  # gas available to WASM and syscalls together (after fixed costs)
+    pending: int = 0  # syscall gas charged so far
     # results
     out: list[Outgoing] = field(default_factory=list)
     reply: Message | None = None
@@ -110,19 +112,23 @@ class HostContext:
         self.size = self.memory.data_len(self.store)
 
     # -- gas
+    #
+    # Syscall gas is added to `pending` instead of being subtracted from the wasmtime
+    # fuel counter on every call (two FFI round trips each). Total gas = fuel consumed
+    # + pending; the executor checks it against the limit when the dispatch ends, and
+    # `charge()` stops the dispatch early once pending alone exceeds the limit. The
+    # verdict is the same as with eager charging: a dispatch fails with RanOutOfGas
+    # exactly when its total exceeds the limit (fuel traps when it alone runs out).
 
     def charge(self, gas: int) -> None:
-        fuel = ctypes.c_uint64()
-        ffi.wasmtime_context_get_fuel(self.ctx_ptr, ctypes.byref(fuel))
-        if fuel.value < gas:
-            ffi.wasmtime_context_set_fuel(self.ctx_ptr, 0)
+        self.pending += gas
+        if self.pending > self.gas_limit:
             raise Trap(codes.ERR_RAN_OUT_OF_GAS, "ran out of gas in a syscall")
-        ffi.wasmtime_context_set_fuel(self.ctx_ptr, fuel.value - gas)
 
     def gas_left(self) -> int:
         fuel = ctypes.c_uint64()
         ffi.wasmtime_context_get_fuel(self.ctx_ptr, ctypes.byref(fuel))
-        return fuel.value
+        return max(0, fuel.value - self.pending)
 
     # -- memory
 

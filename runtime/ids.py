@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 
+_blake2b = hashlib.blake2b
+
 ZERO_ID = bytes(32)
 
 
@@ -26,12 +28,13 @@ def code_id(code: bytes) -> bytes:
 
 def outgoing_message_id(incoming: bytes, nonce: int) -> bytes:
     """Id of the `nonce`-th message sent while handling message `incoming`."""
-    return blake2b256(b"outgoing", incoming, nonce.to_bytes(4, "little"))
+    return _blake2b(b"outgoing" + incoming + nonce.to_bytes(4, "little"),
+                    digest_size=32).digest()
 
 
 def reply_message_id(replied_to: bytes) -> bytes:
     """Id of the (single) reply to message `replied_to`, manual, auto or error alike."""
-    return blake2b256(b"reply", replied_to)
+    return _blake2b(b"reply" + replied_to, digest_size=32).digest()
 
 
 def program_id_from_user(code_hash: bytes, salt: bytes) -> bytes:

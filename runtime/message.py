@@ -1,5 +1,9 @@
 """Messages: what flows between actors, and the context a message keeps across waits.
 
+Messages are values: never mutate one after creation (use `with_context`). They are
+not frozen dataclasses only because frozen construction costs several microseconds
+on the hot path.
+
 A `Message` is immutable. Its `kind` picks the entry point that handles it. A message
 that waited carries a `context` (send nonce and whether it already replied) so that,
 when woken, its re-execution continues Gear's per-message counters instead of
@@ -34,7 +38,7 @@ class Context:
     replied: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Message:
     id: bytes
     kind: Kind

@@ -41,6 +41,7 @@ from .ids import ZERO_ID, reply_message_id
 from .message import Kind, Message
 from .session import ProgramSession
 from .state import (
+    MutableState,
     ProgramState,
     Status,
     WaitEntry,
@@ -129,7 +130,7 @@ class _Program:
                  storage: Storage) -> None:
         self.id = pid
         self.base_hash = base_hash
-        self.state = state
+        self.state = MutableState.of(state)
         self.storage = storage
         self._pages: dict[int, bytes] | None = None
         self._allocs: frozenset[int] | None = None
@@ -183,9 +184,10 @@ class _Program:
         self.dirty.add("waitlist")
 
     def set(self, **fields: object) -> None:
-        from dataclasses import replace
-
-        self.state = replace(self.state, **fields)
+        """Update fields of the working state (status, balances, component hashes)."""
+        st = self.state
+        for k, v in fields.items():
+            setattr(st, k, v)
 
     def commit(self) -> bytes:
         s = self.state
@@ -201,8 +203,7 @@ class _Program:
         if updates:
             self.set(**updates)
         self.dirty.clear()
-        s = self.state
-        return self.storage.write(s.encode())
+        return self.storage.write(self.state.freeze().encode())
 
 
 # ------------------------------------------------------------------ processor

@@ -53,26 +53,54 @@ from .syscalls_abi import SYSCALL_SIGNATURES
 _tls = threading.local()
 
 
-class _Unwind(Exception):  # noqa: N818
-    """Raised through wasmtime to stop WASM; the real signal is in `_tls.stop`."""
+# The C functions behind wasmtime-py's wrappers, called directly on the hot path.
+from wasmtime import _bindings as _raw  # noqa: E402
 
-
-_UNWIND = _Unwind()
+_func_call = _raw._wasmtime_func_call
+_set_fuel = _raw._wasmtime_context_set_fuel
+_get_fuel = _raw._wasmtime_context_get_fuel
 _OUT_OF_FUEL = wasmtime.TrapCode.OUT_OF_FUEL.value
 _STACK_OVERFLOW = wasmtime.TrapCode.STACK_OVERFLOW.value
+_STOP_MSG = b"gexe: dispatch stopped by a syscall"
+_NO_FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)()
+# ctypes callbacks must outlive every Linker that uses them
+_CALLBACKS: dict[str, object] = {}
 
 
-def _wrap(fn):  # type: ignore[no-untyped-def]
-    def call(*args):  # type: ignore[no-untyped-def]
-        c = _tls.ctx
+_ARG_READERS = {
+    0: lambda r: (),
+    1: lambda r: (r[0].i32,),
+    2: lambda r: (r[0].i32, r[1].i32),
+    3: lambda r: (r[0].i32, r[1].i32, r[2].i32),
+    4: lambda r: (r[0].i32, r[1].i32, r[2].i32, r[3].i32),
+    5: lambda r: (r[0].i32, r[1].i32, r[2].i32, r[3].i32, r[4].i32),
+}
+
+
+def _callback(name: str, nparams: int, has_result: bool):  # type: ignore[no-untyped-def]
+    """A raw (unchecked) wasmtime host callback for syscall `name`.
+
+    Arguments arrive as raw i32 slots; the result, if any, goes back in slot 0. A Python
+    exception never crosses into wasmtime: it is parked in this thread's `_tls.stop`
+    and WASM is stopped with a fresh trap.
+    """
+    fn = host.SYSCALLS[name]
+
+    tls = _tls
+    args = _ARG_READERS[nparams]
+
+    def cb(env, caller, raw, n):  # type: ignore[no-untyped-def]
         try:
-            return fn(c, *args)
+            result = fn(tls.ctx, *args(raw))
+            if has_result:
+                raw[0].i32 = result
+            return 0
         except BaseException as e:  # noqa: BLE001 — every signal must stay on this thread
             _tls.stop = e
-            raise _UNWIND from None
+            trap = ffi.wasmtime_trap_new(ctypes.create_string_buffer(_STOP_MSG), len(_STOP_MSG))
+            return ctypes.cast(trap, ctypes.c_void_p).value
 
-    call.__name__ = fn.__name__
-    return call
+    return ffi.wasmtime_func_unchecked_callback_t(cb)
 
 
 def session_linker(engine: wasmtime.Engine) -> wasmtime.Linker:
@@ -85,9 +113,20 @@ def session_linker(engine: wasmtime.Engine) -> wasmtime.Linker:
         linker = wasmtime.Linker(engine)
         linker.allow_shadowing = True
         vt = {0x7F: wasmtime.ValType.i32(), 0x7E: wasmtime.ValType.i64()}
+        module = b"env"
         for name, (params, results) in SYSCALL_SIGNATURES.items():
+            assert all(p == 0x7F for p in params), "raw callbacks read i32 slots only"
+            cb = _CALLBACKS.get(name)
+            if cb is None:
+                cb = _CALLBACKS[name] = _callback(name, len(params), bool(results))
             ftype = wasmtime.FuncType([vt[p] for p in params], [vt[r] for r in results])
-            linker.define_func("env", name, ftype, _wrap(host.SYSCALLS[name]))
+            raw_name = name.encode()
+            err = ffi.wasmtime_linker_define_func_unchecked(
+                linker.ptr(), ctypes.create_string_buffer(module), len(module),
+                ctypes.create_string_buffer(raw_name), len(raw_name), ftype.ptr(), cb,
+                None, _NO_FINALIZER)
+            if err:
+                raise wasmtime.WasmtimeError._from_ptr(err)
         cache[id(engine)] = linker
     return linker
 
@@ -116,11 +155,13 @@ class ProgramSession:
         linker.define(store, "env", "memory", memory)
         instance = linker.instantiate(store, code.module)
         exports = instance.exports(store)
-        self.entries = {name: exports[name] for name in info.exports
+        self._funcs = [exports[name] for name in info.exports
+                       if name in ("init", "handle", "handle_reply")]
+        self.entries = {name: ctypes.byref(exports[name]._func) for name in info.exports
                         if name in ("init", "handle", "handle_reply")}
         self.ctx_ptr = store._context()
         self.persist_from = (info.stack_end or 0) * limits.WASM_PAGE
-        base, size = self._mem()
+        self._base, self._size = base, size = self._mem()
         for gp, h in pages.items():
             off = gp * limits.GEAR_PAGE
             if off < self.persist_from or off + limits.GEAR_PAGE > size:
@@ -131,6 +172,8 @@ class ProgramSession:
                                                  size - self.persist_from))
         self._trap = ctypes.POINTER(ffi.wasm_trap_t)()
         self._no_args = (ffi.wasmtime_val_t * 1)()
+        self._fuel = ctypes.c_uint64()
+        self._fuel_ref = ctypes.byref(self._fuel)
 
     def _mem(self) -> tuple[int, int]:
         base = ctypes.addressof(self.memory.data_ptr(self.store).contents)
@@ -138,6 +181,7 @@ class ProgramSession:
 
     def close(self) -> None:
         self.entries.clear()
+        self._funcs.clear()
         self.store.close()
 
     # -- one message
@@ -156,26 +200,26 @@ class ProgramSession:
             return _trap_outcome(msg, pid, gas_limit, codes.ERR_RAN_OUT_OF_GAS,
                                  "gas limit below the dispatch's fixed cost")
         store = self.store
-        store.set_fuel(gas_limit - fixed)
+        budget = gas_limit - fixed
+        _set_fuel(self.ctx_ptr, budget)
         mctx = msg.context or Context()
         c = HostContext(
             store=store, memory=self.memory, message=msg, program_id=pid,
             block_height=block_height, block_timestamp=block_timestamp, balance=balance,
             first_run=msg.context is None, static_pages=self.code.info.static_pages,
             allocations=set(self.allocations), nonce=mctx.nonce, replied=mctx.replied,
-            nonce_start=mctx.nonce,
+            nonce_start=mctx.nonce, gas_limit=budget,
         )
         c.ctx_ptr = self.ctx_ptr
-        c.refresh_memory()
+        c.base, c.size = self._base, self._size
         size_before = c.size
 
         _tls.ctx = c
         _tls.stop = None
         trap = self._trap
         try:
-            err = ffi.wasmtime_func_call(self.ctx_ptr, ctypes.byref(func._func),
-                                         self._no_args, 0, self._no_args, 0,
-                                         ctypes.byref(trap))
+            err = _func_call(self.ctx_ptr, func, self._no_args, 0, self._no_args, 0,
+                             ctypes.byref(trap))
         finally:
             _tls.ctx = None
         stop: BaseException | None = _tls.stop
@@ -212,14 +256,17 @@ class ProgramSession:
             else:
                 fault = host.Trap(codes.ERR_BACKEND, _first_line(str(werr)))
 
-        gas_burned = gas_limit - store.get_fuel()
+        _get_fuel(self.ctx_ptr, self._fuel_ref)
+        gas_burned = gas_limit - self._fuel.value + c.pending
+        if fault is None and gas_burned > gas_limit:
+            fault = host.Trap(codes.ERR_RAN_OUT_OF_GAS, "ran out of gas")
         if fault is not None:
             self._rollback(size_before)
             burned = gas_limit if fault.code == codes.ERR_RAN_OUT_OF_GAS else gas_burned
             return _trap_outcome(msg, pid, burned, fault.code, fault.explanation,
                                  fault.payload, c.debug)
 
-        c.refresh_memory()
+        self._base, self._size = c.base, c.size  # `alloc` may have grown memory
         dirty = self._collect_dirty(c.base, c.size)
         store_cost = limits.PAGE_STORE_GAS * len(dirty)
         if gas_burned + store_cost > gas_limit:
@@ -268,7 +315,7 @@ class ProgramSession:
 
     def _rollback(self, size_before: int) -> None:
         """Put persistent memory back as it was before the failed message."""
-        base, size = self._mem()
+        self._base, self._size = base, size = self._mem()
         start = self.persist_from
         n = min(len(self.shadow), size - start)
         ctypes.memmove(base + start, bytes(self.shadow[:n]), n)

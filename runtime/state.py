@@ -65,6 +65,32 @@ class ProgramState:
         return blake2b256(self.encode())
 
 
+
+@dataclass(slots=True)
+class MutableState:
+    """A working copy of `ProgramState` that the processor updates in place."""
+
+    code_id: bytes
+    status: Status
+    inheritor: bytes
+    pages: bytes
+    allocations: bytes
+    queue: bytes
+    waitlist: bytes
+    balance: int
+    executable_balance: int
+
+    @classmethod
+    def of(cls, s: ProgramState) -> MutableState:
+        return cls(s.code_id, s.status, s.inheritor, s.pages, s.allocations, s.queue,
+                   s.waitlist, s.balance, s.executable_balance)
+
+    def freeze(self) -> ProgramState:
+        return ProgramState(self.code_id, self.status, self.inheritor, self.pages,
+                            self.allocations, self.queue, self.waitlist, self.balance,
+                            self.executable_balance)
+
+
 def load_state(storage: Storage, state_hash: bytes) -> ProgramState:
     return ProgramState.decode(read_required(storage, state_hash, "program state"))
 
