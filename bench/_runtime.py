@@ -54,6 +54,7 @@ class RawCaller:
 
     def __init__(self, store: wasmtime.Store, func: wasmtime.Func, nparams: int,
                  nresults: int) -> None:
+        self.store, self.func = store, func  # keep them alive: the pointers below borrow
         self.ctx = store._context()
         self.fref = ctypes.byref(func._func)
         self.params = (ffi.wasmtime_val_t * max(1, nparams))()
