@@ -209,6 +209,9 @@ def validate(code: bytes) -> CodeInfo:
     # instructions
     for fidx, (start, end) in enumerate(info.code):
         try:
+            if any(t in (wasm.F32, wasm.F64) for t in wasm.local_types(code, start, end)):
+                raise CodeError("FloatInstruction",
+                                f"function #{fidx + n_imported_funcs} declares a float local")
             for ins in wasm.instructions(code, start, end):
                 if ins.opcode == 0x40:
                     raise CodeError("MemoryGrow",

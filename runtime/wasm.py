@@ -291,6 +291,9 @@ _FLOAT_OPS = (
 )
 
 
+FLOAT_BLOCK = 0x10000  # pseudo-opcode: block/loop/if whose result type is f32 or f64
+
+
 @dataclass(frozen=True, slots=True)
 class Instr:
     offset: int
@@ -315,6 +318,9 @@ def instructions(data: bytes, start: int, end: int) -> Iterator[Instr]:
             b = r.data[r.pos] if r.pos < r.end else 0
             if b == 0x40 or b in VALTYPE_NAMES:
                 r.pos += 1
+                if b in (F32, F64):  # a block typed f32/f64 uses floats without an opcode
+                    yield Instr(at, FLOAT_BLOCK)
+                    continue
             else:
                 r.sleb(33)
         elif op == 0x0E:
@@ -362,5 +368,15 @@ def instructions(data: bytes, start: int, end: int) -> Iterator[Instr]:
         yield Instr(at, op)
 
 
+def local_types(data: bytes, start: int, end: int) -> list[int]:
+    """Value types of the local declarations of one function body (one per group)."""
+    r = Reader(data, start, end)
+    out = []
+    for _ in range(r.u32()):
+        r.u32()
+        out.append(r.byte())
+    return out
+
+
 def is_float_op(op: int) -> bool:
-    return op in _FLOAT_OPS or (0xFC00 <= op <= 0xFC07)
+    return op in _FLOAT_OPS or (0xFC00 <= op <= 0xFC07) or op == FLOAT_BLOCK
