@@ -1,0 +1,251 @@
+"""Typed synchronous bindings to the gexe contracts over web3.py (HTTPProvider).
+
+Each binding wraps one deployed contract: reads are plain methods, writes take the sending
+`LocalAccount`, sign locally (eth-account), wait for the receipt and return it. A revert
+raises `ContractRevert` carrying the decoded custom error (e.g. `NotEnoughStake(...)`).
+From trio, call these in `trio.to_thread.run_sync` or use `client.EthClient`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
+from web3 import Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+from web3.exceptions import ContractLogicError
+from web3.logs import DISCARD
+from web3.types import TxParams, TxReceipt
+
+from .artifacts import DecodedError, decode_error, load_artifact
+from .structs import BatchCommitment, to_abi
+
+T = TypeVar("T")
+
+
+class ContractRevert(Exception):
+    """A call or transaction to a gexe contract reverted."""
+
+    def __init__(self, error: DecodedError | None, data: bytes, detail: str = "") -> None:
+        self.error = error
+        self.data = data
+        self.name = error.name if error else None
+        super().__init__(str(error) if error else detail or f"reverted (data 0x{data.hex()})")
+
+
+def _revert_data(exc: ContractLogicError) -> bytes:
+    data = exc.data
+    if isinstance(data, dict):
+        data = data.get("data")
+    if isinstance(data, str) and data.startswith("0x"):
+        return bytes.fromhex(data[2:])
+    return b""
+
+
+def reverting(fn: Callable[[], T]) -> T:
+    """Run `fn`, turning web3's contract errors into `ContractRevert`."""
+    try:
+        return fn()
+    except ContractLogicError as exc:
+        data = _revert_data(exc)
+        raise ContractRevert(decode_error(data), data, str(exc)) from exc
+
+
+def transact(
+    w3: Web3,
+    call: ContractFunction,
+    sender: LocalAccount,
+    *,
+    value: int = 0,
+    gas: int | None = None,
+) -> TxReceipt:
+    """Sign and send `call` from `sender`, wait for it and return the receipt.
+
+    Gas is estimated unless given (estimation runs the call, so a revert surfaces here with
+    its decoded error). A mined transaction that failed raises `ContractRevert` too.
+    """
+    params: TxParams = {
+        "from": sender.address,
+        "value": value,
+        "nonce": w3.eth.get_transaction_count(sender.address, "pending"),
+        "chainId": w3.eth.chain_id,
+    }
+    if gas is not None:
+        params["gas"] = gas
+    tx = reverting(lambda: call.build_transaction(params))
+    signed = sender.sign_transaction(tx)
+    tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash)
+    if receipt["status"] != 1:
+        replay = {k: tx[k] for k in ("from", "to", "data", "value") if k in tx}  # type: ignore[literal-required]
+        try:
+            w3.eth.call(replay, receipt["blockNumber"] - 1)  # type: ignore[arg-type]
+        except ContractLogicError as exc:
+            data = _revert_data(exc)
+            raise ContractRevert(decode_error(data), data, str(exc)) from exc
+        raise ContractRevert(None, b"", f"transaction {tx_hash.hex()} failed (out of gas?)")
+    return receipt
+
+
+def deploy_contract(w3: Web3, name: str, sender: LocalAccount, *args: Any) -> str:
+    """Deploy artifact `name` with constructor `args`; returns its address."""
+    art = load_artifact(name)
+    factory = w3.eth.contract(abi=art.abi_list(), bytecode=art.bytecode)
+    receipt = transact(w3, factory.constructor(*args), sender)
+    address = receipt["contractAddress"]
+    assert address is not None
+    return to_checksum_address(address)
+
+
+def events(contract: Contract, receipt: TxReceipt, event: str) -> list[dict[str, Any]]:
+    """Decoded `event` logs of `contract` in `receipt` (args only), in log order."""
+    logs = getattr(contract.events, event)().process_receipt(receipt, errors=DISCARD)
+    return [dict(log["args"]) for log in logs if log["address"] == contract.address]
+
+
+@dataclass(frozen=True)
+class Binding:
+    """A deployed contract of a known artifact."""
+
+    w3: Web3
+    address: str
+    artifact: str
+
+    @property
+    def contract(self) -> Contract:
+        abi = load_artifact(self.artifact).abi_list()
+        return self.w3.eth.contract(address=to_checksum_address(self.address), abi=abi)
+
+    def call(self, fn: str, *args: Any) -> Any:
+        return reverting(lambda: getattr(self.contract.functions, fn)(*args).call())
+
+    def send(
+        self, sender: LocalAccount, fn: str, *args: Any, value: int = 0, gas: int | None = None
+    ) -> TxReceipt:
+        call = getattr(self.contract.functions, fn)(*args)
+        return transact(self.w3, call, sender, value=value, gas=gas)
+
+    def events(self, receipt: TxReceipt, event: str) -> list[dict[str, Any]]:
+        return events(self.contract, receipt, event)
+
+
+class WrappedVara(Binding):
+    def __init__(self, w3: Web3, address: str) -> None:
+        super().__init__(w3, address, "WrappedVara")
+
+    def balance_of(self, account: str) -> int:
+        return int(self.call("balanceOf", account))
+
+    def mint(self, owner: LocalAccount, to: str, amount: int) -> TxReceipt:
+        return self.send(owner, "mint", to, amount)
+
+    def approve(self, holder: LocalAccount, spender: str, amount: int) -> TxReceipt:
+        return self.send(holder, "approve", spender, amount)
+
+
+class Staking(Binding):
+    def __init__(self, w3: Web3, address: str) -> None:
+        super().__init__(w3, address, "Staking")
+
+    def deposit(self, operator: LocalAccount, amount: int) -> TxReceipt:
+        return self.send(operator, "deposit", amount)
+
+    def register_validator(self, operator: LocalAccount, signer: str) -> TxReceipt:
+        return self.send(operator, "registerValidator", signer)
+
+    def elected(self) -> list[tuple[str, int]]:
+        return [(to_checksum_address(s), int(w)) for s, w in self.call("electedValidators")]
+
+
+class Router(Binding):
+    def __init__(self, w3: Web3, address: str) -> None:
+        super().__init__(w3, address, "Router")
+
+    def latest_committed_batch_hash(self) -> bytes:
+        return bytes(self.call("latestCommittedBatchHash"))
+
+    def code_state(self, code_id: bytes) -> int:
+        return int(self.call("codeState", code_id))
+
+    def mirror_impl(self) -> str:
+        return to_checksum_address(self.call("mirrorImpl"))
+
+    def validators(self) -> list[tuple[str, int]]:
+        signers, stakes = self.call("validators")
+        return [(to_checksum_address(s), int(w)) for s, w in zip(signers, stakes, strict=True)]
+
+    def request_code_validation(
+        self, sender: LocalAccount, code_id: bytes, code: bytes
+    ) -> TxReceipt:
+        return self.send(sender, "requestCodeValidation", code_id, code)
+
+    def create_program(
+        self,
+        sender: LocalAccount,
+        code_id: bytes,
+        salt: bytes,
+        initializer: str | None = None,
+    ) -> str:
+        """Create a program; returns its actor id (Mirror address)."""
+        receipt = self.send(sender, "createProgram", code_id, salt, initializer or "0x" + "00" * 20)
+        return to_checksum_address(self.events(receipt, "ProgramCreated")[0]["actorId"])
+
+    def create_program_with_init(
+        self,
+        sender: LocalAccount,
+        code_id: bytes,
+        salt: bytes,
+        init_payload: bytes = b"",
+        *,
+        call_reply: bool = False,
+        initial_executable_balance: int = 0,
+        value: int = 0,
+    ) -> tuple[str, bytes]:
+        """Create a program and queue its init message; returns (actor id, init message id)."""
+        receipt = self.send(
+            sender,
+            "createProgramWithInit",
+            code_id,
+            salt,
+            init_payload,
+            call_reply,
+            initial_executable_balance,
+            value=value,
+        )
+        actor = to_checksum_address(self.events(receipt, "ProgramCreated")[0]["actorId"])
+        queued = Mirror(self.w3, actor).events(receipt, "MessageQueueingRequested")
+        return actor, bytes(queued[0]["id"])
+
+    def start_next_era(self, sender: LocalAccount) -> TxReceipt:
+        return self.send(sender, "startNextEra")
+
+    def commit_batch(
+        self,
+        sender: LocalAccount,
+        batch: BatchCommitment,
+        signatures: Sequence[bytes],
+        gas: int | None = None,
+    ) -> TxReceipt:
+        return self.send(sender, "commitBatch", to_abi(batch), list(signatures), gas=gas)
+
+
+class Mirror(Binding):
+    def __init__(self, w3: Web3, address: str) -> None:
+        super().__init__(w3, address, "Mirror")
+
+    def state_hash(self) -> bytes:
+        return bytes(self.call("stateHash"))
+
+    def nonce(self) -> int:
+        return int(self.call("nonce"))
+
+    def send_message(
+        self, sender: LocalAccount, payload: bytes, call_reply: bool = False, value: int = 0
+    ) -> tuple[TxReceipt, bytes]:
+        """Send a message; returns (receipt, message id)."""
+        receipt = self.send(sender, "sendMessage", payload, call_reply, value=value)
+        return receipt, bytes(self.events(receipt, "MessageQueueingRequested")[0]["id"])
