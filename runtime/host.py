@@ -184,12 +184,14 @@ class HostContext:
 
     def commit_send(self, dest: bytes, payload: bytes, value: int, delay: int,
                     nonce: int) -> tuple[int, bytes]:
-        if len(payload) > limits.MAX_PAYLOAD_SIZE:
-            return E.MAX_MESSAGE_SIZE_EXCEED, b""
-        if self.sent_bytes + len(payload) > limits.OUTGOING_BYTES_LIMIT:
-            return E.OUTGOING_MESSAGES_BYTES_LIMIT_EXCEEDED, b""
+        # Gear's order: value (charged before the message context is touched), then
+        # the outgoing bytes counter, then the payload size.
         if value > self.value_available:
             return E.NOT_ENOUGH_VALUE, b""
+        if self.sent_bytes + len(payload) > limits.OUTGOING_BYTES_LIMIT:
+            return E.OUTGOING_MESSAGES_BYTES_LIMIT_EXCEEDED, b""
+        if len(payload) > limits.MAX_PAYLOAD_SIZE:
+            return E.MAX_MESSAGE_SIZE_EXCEED, b""
         mid = outgoing_message_id(self.message.id, nonce)
         self.sent_bytes += len(payload)
         self.value_sent += value
@@ -198,12 +200,13 @@ class HostContext:
         return 0, mid
 
     def commit_reply(self, payload: bytes, value: int) -> tuple[int, bytes]:
+        # Gear charges the value before asking the message context (108, 302).
+        if value > self.value_available:
+            return E.NOT_ENOUGH_VALUE, b""
         if not self.can_reply():
             return E.INCORRECT_ENTRY_FOR_REPLY, b""
         if self.replied:
             return E.DUPLICATE_REPLY, b""
-        if value > self.value_available:
-            return E.NOT_ENOUGH_VALUE, b""
         full = bytes(self.reply_buf) + payload
         if len(full) > limits.MAX_PAYLOAD_SIZE:
             return E.MAX_MESSAGE_SIZE_EXCEED, b""
@@ -419,6 +422,9 @@ def gr_send_commit(c: HostContext, handle: int, pid_value: int, delay: int,
     c.charge(B)
     handle &= U32
     dest, value = _read_pid_value(c, pid_value)
+    if value > c.value_available:  # Gear charges the value before looking at the handle
+        c.write_err_hash(err_mid, E.NOT_ENOUGH_VALUE)
+        return
     if handle not in c.handles:
         c.write_err_hash(err_mid, E.OUT_OF_BOUNDS)
         return

@@ -6,7 +6,7 @@ import pytest
 from conftest import call, create, deploy, durable, emitted
 from wat import module
 
-from gexe.runtime import DEFAULT_USER, Sandbox, codes
+from gexe.runtime import DEFAULT_USER, Sandbox, codes, limits
 from gexe.runtime.ids import outgoing_message_id, reply_message_id
 from gexe.runtime.state import Status, load_allocations
 
@@ -66,9 +66,6 @@ def test_init_out_of_executable_balance(sb):
     assert sb.program_state(pid).status == Status.TERMINATED
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "execution/session: a missing entry point succeeds before the gas check, so a program "
-    "with no executable balance still initializes; Gear precharges first (RanOutOfGas)"))
 def test_missing_init_export_still_needs_gas(sb):
     pid, init_id = create(sb, OK, executable_balance=0)
     assert sb.run_until_reply(init_id).reply_code == codes.ERR_RAN_OUT_OF_GAS
@@ -210,10 +207,6 @@ def test_failed_dispatch_leaves_no_trace_in_the_same_block(sb):
         other.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "session.py: a page freed by one message keeps its bytes in the live instance, so a "
-    "later message of the same round that allocates it again reads the old bytes; a "
-    "fresh instance (next block, or Gear) reads zeros"))
 def test_reallocated_page_reads_zero_in_the_same_block(sb):
     code = module(handle="""
       (local $c i32) (local $p i32)
@@ -242,11 +235,6 @@ def test_reallocated_page_reads_zero_in_the_same_block(sb):
     assert sb.reply_to(ids[2]).payload == bytes(4)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "processor/session: when a message frees a page, the processor drops its stored "
-    "content but the live instance's shadow copy keeps it; a later message of the same "
-    "round that re-allocates the page and writes the same bytes is not seen as dirty, so "
-    "the write is lost in the next block"))
 def test_rewrite_of_reallocated_page_persists(sb):
     code = module(handle="""
       (local $c i32) (local $p i32)
@@ -265,3 +253,69 @@ def test_rewrite_of_reallocated_page_persists(sb):
     assert [sb.reply_to(m).reply_code for m in ids] == [codes.SUCCESS_AUTO] * 3
     assert load_allocations(sb.storage, sb.program_state(pid).allocations) == {2}
     assert call(sb, pid, b"r")[0].payload == (0x77).to_bytes(4, "little")
+
+
+# ---------------------------------------------------------------- gas shared by WASM and syscalls
+
+def _burner(end: str, loops: int, syscalls: int) -> bytes:
+    """Burn `loops` iterations of pure WASM, then `syscalls` calls of gr_size, then `end`."""
+    return module(handle=f"""
+      (local $i i32)
+      (loop $l
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $l (i32.lt_u (local.get $i) (i32.const {loops}))))
+      (local.set $i (i32.const 0))
+      (loop $s
+        (call $gr_size (i32.const 0x1000))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $s (i32.lt_u (local.get $i) (i32.const {syscalls}))))
+      {end}""", data=((0x3000, b"\x11" * 32), (0x10, b"boom")))
+
+
+def _over_budget(limit: int) -> tuple[int, int]:
+    """Loop and syscall counts that each use ~60% of `limit`: only together too much."""
+    sb = Sandbox()
+    try:
+        probe = module(handle="""
+          (local $i i32)
+          (call $gr_gas_available (i32.const 0x1000))
+          (loop $l
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br_if $l (i32.lt_u (local.get $i) (i32.const 100000))))
+          (call $gr_gas_available (i32.const 0x1008))
+          (call $reply_mem (i32.const 0x1000) (i32.const 16))""")
+        out = call(sb, deploy(sb, probe))[0].payload
+    finally:
+        sb.close()
+    per_iter = (int.from_bytes(out[:8], "little") - int.from_bytes(out[8:], "little")
+                - limits.SYSCALL_BASE_GAS) / 100000
+    return int(0.6 * limit / per_iter), int(0.6 * limit / limits.SYSCALL_BASE_GAS)
+
+
+ENDINGS = {
+    "reply": ("(call $reply_mem (i32.const 0) (i32.const 4))", True),
+    "exit": ("(call $gr_exit (i32.const 0x3000))", True),
+    "wait": ("(call $gr_wait_for (i32.const 5))", True),
+    "leave": ("(call $gr_leave)", True),
+    "panic": ("(call $gr_panic (i32.const 0x10) (i32.const 4))", False),
+    "unreachable": ("unreachable", False),
+}
+
+
+@pytest.mark.parametrize("ending", [
+    pytest.param(k) for k in ENDINGS])
+def test_wasm_and_syscall_gas_add_up(small_sb, ending):
+    from conftest import SMALL_GAS
+
+    loops, syscalls = _over_budget(SMALL_GAS)
+    sb = small_sb
+    pid = deploy(sb, _burner(ENDINGS[ending][0], loops, syscalls))
+    # each part alone fits in the limit
+    alone = [deploy(sb, _burner("", loops, 0), salt=b"w"), deploy(sb, _burner("", 0, syscalls),
+                                                                   salt=b"s")]
+    assert [call(sb, p)[0].reply_code for p in alone] == [codes.SUCCESS_AUTO] * 2
+    before = durable(sb.program_state(pid))
+    reply, rec = call(sb, pid)
+    assert reply.reply_code == codes.ERR_RAN_OUT_OF_GAS
+    assert rec.gas_burned == SMALL_GAS
+    assert durable(sb.program_state(pid)) == before

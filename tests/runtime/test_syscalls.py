@@ -363,6 +363,35 @@ def test_send_push_over_max_payload(sb):
     assert u32s(reply.payload) == [E.MAX_MESSAGE_SIZE_EXCEED] * 2
 
 
+def test_value_is_checked_before_the_message_context(sb):
+    """Gear charges an outgoing value before the message context looks at the reply
+    state or the handle, so NotEnoughValue wins over DuplicateReply, OutOfBounds and
+    IncorrectEntryForReply (core/processor/src/ext.rs: reply_commit, send_commit)."""
+    code = module(
+        handle="""
+          (call $gr_reply (i32.const 0) (i32.const 0) (i32.const -1) (i32.const 0x1000))
+          (call $gr_reply (i32.const 0) (i32.const 0) (i32.const 0x3200) (i32.const 0x1000))
+          (call $gr_reply_commit (i32.const 0x3200) (i32.const 0x1024))
+          (call $gr_send_commit (i32.const 9) (i32.const 0x3100) (i32.const 0) (i32.const 0x1048))
+          (call $gr_send_commit (i32.const 9) (i32.const 0x3000) (i32.const 0) (i32.const 0x106c))
+          (call $emit (i32.const 0x1000) (i32.const 0x90))""",
+        handle_reply="""
+          (call $gr_reply (i32.const 0) (i32.const 0) (i32.const 0x3200) (i32.const 0x1000))
+          (call $gr_reply (i32.const 0) (i32.const 0) (i32.const -1) (i32.const 0x1024))
+          (call $emit (i32.const 0x1000) (i32.const 0x48))""",
+        data=((0x3000, pid_value(OBSERVER)), (0x3100, pid_value(OBSERVER, 5)),
+              (0x3200, (5).to_bytes(16, "little"))))
+    pid, reply, rec = run_one(sb, code)
+    out = emitted(sb)[0]
+    assert [u32s(out[i : i + 4])[0] for i in range(0, 0x90, 0x24)] == [
+        E.NOT_ENOUGH_VALUE, E.NOT_ENOUGH_VALUE, E.NOT_ENOUGH_VALUE, E.OUT_OF_BOUNDS]
+    sent = outgoing_message_id(rec.message_id, 0)  # the emit
+    sb.send_reply(pid, sent, b"")
+    sb.run_block()
+    out = emitted(sb)[-1]
+    assert u32s(out[0:4] + out[0x24:0x28]) == [E.NOT_ENOUGH_VALUE, E.INCORRECT_ENTRY_FOR_REPLY]
+
+
 # ---------------------------------------------------------------- message and block info
 
 INFO = module(handle="""
