@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from . import __version__
 from ._errors import UserError
+from .key_cmd import add_key_commands
 from .program_cmd import add_program_commands
 
 
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--version", action="version", version=f"gexe {__version__}")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_program_commands(sub)
+    add_key_commands(sub)
     return ap
 
 
