@@ -27,6 +27,7 @@ from .ids import outgoing_message_id, reply_message_id
 from .message import Context, Kind, Message
 
 U32 = 0xFFFFFFFF
+SYSTEM_ID = b"gear" * 8  # Gear's system actor: sending to it is forbidden (a trap)
 _ENV_VARS_V1 = (
     limits.ENV_PERFORMANCE_MULTIPLIER.to_bytes(4, "little")
     + limits.ENV_EXISTENTIAL_DEPOSIT.to_bytes(16, "little")
@@ -184,6 +185,8 @@ class HostContext:
 
     def commit_send(self, dest: bytes, payload: bytes, value: int, delay: int,
                     nonce: int) -> tuple[int, bytes]:
+        if dest == SYSTEM_ID:
+            raise backend_error("sending to the system actor is forbidden")
         # Gear's order: value (charged before the message context is touched), then
         # the outgoing bytes counter, then the payload size.
         if value > self.value_available:
@@ -422,6 +425,8 @@ def gr_send_commit(c: HostContext, handle: int, pid_value: int, delay: int,
     c.charge(B)
     handle &= U32
     dest, value = _read_pid_value(c, pid_value)
+    if dest == SYSTEM_ID:
+        raise backend_error("sending to the system actor is forbidden")
     if value > c.value_available:  # Gear charges the value before looking at the handle
         c.write_err_hash(err_mid, E.NOT_ENOUGH_VALUE)
         return

@@ -15,7 +15,7 @@ from wat import NO_VALUE, OBSERVER, module, wat_bytes
 from gexe.runtime import DEFAULT_USER, Sandbox, codes, limits, user
 from gexe.runtime.codes import SyscallError as E
 from gexe.runtime.ids import outgoing_message_id, reply_message_id
-from gexe.runtime.state import Status, load_allocations
+from gexe.runtime.state import Status, load_allocations, load_pages
 
 SRC = user("0x" + "ab" * 20)
 MANUAL, AUTO = codes.SUCCESS_MANUAL, codes.SUCCESS_AUTO
@@ -392,6 +392,37 @@ def test_value_is_checked_before_the_message_context(sb):
     assert u32s(out[0:4] + out[0x24:0x28]) == [E.NOT_ENOUGH_VALUE, E.INCORRECT_ENTRY_FOR_REPLY]
 
 
+SYSTEM = b"gear" * 8  # Gear's system actor
+
+
+@pytest.mark.parametrize("snippet", [
+    "(call $gr_send (i32.const 0x3000) (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 0x1000))",
+    "(call $gr_send_input (i32.const 0x3000) (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 0x1000))",
+    "(call $gr_send_init (i32.const 0x1000)) "
+    "(call $gr_send_commit (i32.const 0) (i32.const 0x3000) (i32.const 0) (i32.const 0x1000))",
+], ids=["gr_send", "gr_send_input", "gr_send_commit"])
+def test_sending_to_the_system_actor_is_forbidden(sb, snippet):
+    code = module(handle=snippet, data=((0x3000, pid_value(SYSTEM)),))
+    _, reply, rec = run_one(sb, code, b"x")
+    assert reply.reply_code == codes.ERR_BACKEND and rec.status == "trap"
+    assert not [m for m in sb.outgoing if m.destination == SYSTEM]
+
+
+def test_delayed_send_to_a_program(sb):
+    target = deploy(sb, module(handle="(call $gr_message_id (i32.const 0x4000))"))
+    code = module(handle="""
+      (call $gr_read (i32.const 0) (i32.const 32) (i32.const 0x3000) (i32.const 0x1000))
+      (call $gr_send (i32.const 0x3000) (i32.const 0) (i32.const 0) (i32.const 3)
+                     (i32.const 0x1000))""")
+    pid, _, rec = run_one(sb, code, target)
+    sent_at = sb.height
+    sent = outgoing_message_id(rec.message_id, 0)
+    while sent not in sb.dispatches:
+        sb.run_block()
+    assert sb.height == sent_at + 3
+    assert sb.dispatches[sent].program_id == target
+
+
 # ---------------------------------------------------------------- message and block info
 
 INFO = module(handle="""
@@ -623,6 +654,27 @@ def test_wake(sb):
     assert sb.program_state(pid).waitlist == bytes(32)
 
 
+def test_wake_with_delay(sb):
+    code = module(handle="""
+      (if (i32.eq (call $cmd) (i32.const 0x64))  ;; "d": wake the waiting one in 2 blocks
+        (then (call $gr_wake (i32.const 0x4000) (i32.const 2) (i32.const 0x1000))
+              (return)))
+      (if (i32.load (i32.const 0x4100))
+        (then (call $reply_mem (i32.const 0x10) (i32.const 4)) (return)))
+      (i32.store (i32.const 0x4100) (i32.const 1))
+      (call $gr_message_id (i32.const 0x4000))
+      (call $gr_wait_for (i32.const 1000))""", data=((0x10, b"woke"),))
+    pid = deploy(sb, code)
+    w = sb.send(pid, b"w")
+    sb.run_block()
+    call(sb, pid, b"d")
+    woken_at = sb.height
+    sb.run_block()
+    assert sb.reply_to(w) is None
+    assert sb.run_until_reply(w).payload == b"woke"
+    assert sb.height == woken_at + 2
+
+
 # ---------------------------------------------------------------- memory management
 
 ALLOC_SEQ = [  # (call, expected result) with 2 static pages
@@ -699,6 +751,35 @@ def test_alloc_bomb_then_oom_panic(small_sb):
     assert u32s(reply.payload) == [limits.MAX_PAGES - 2]
     allocs = load_allocations(sb.storage, sb.program_state(pid).allocations)
     assert allocs == set(range(2, limits.MAX_PAGES))
+
+
+def test_alloc_without_heap(sb):
+    # static memory already at the maximum: no heap at all, even alloc(0) fails
+    code = module(handle="""
+      (i32.store (i32.const 0x1000) (call $alloc (i32.const 1)))
+      (i32.store (i32.const 0x1004) (call $alloc (i32.const 0)))
+      (i32.store (i32.const 0x1008) (call $free (i32.const 5)))
+      (call $reply_mem (i32.const 0x1000) (i32.const 12))""", pages=limits.MAX_PAGES)
+    _, reply, _ = run_one(sb, code)
+    assert u32s(reply.payload) == [0xFFFFFFFF, 0xFFFFFFFF, 1]
+
+
+def test_stack_region_is_not_persisted(sb):
+    # below __gear_stack_end (page 0 here) memory is scratch: Gear never stores it
+    code = module(handle="""
+      (if (i32.eq (call $cmd) (i32.const 0x77))  ;; "w": write below and above the stack end
+        (then (i32.store (i32.const 0x100) (i32.const 1))
+              (i32.store (i32.const 0x10100) (i32.const 2))
+              (return)))
+      (i32.store (i32.const 0x10000) (i32.load (i32.const 0x100)))
+      (i32.store (i32.const 0x10004) (i32.load (i32.const 0x10100)))
+      (call $gr_reply (i32.const 0x10000) (i32.const 8) (i32.const -1) (i32.const 0x10010))""",
+        stack_end=1)
+    pid = deploy(sb, code)
+    call(sb, pid, b"w")
+    sb.run_block()
+    assert u32s(call(sb, pid, b"r")[0].payload) == [0, 2]
+    assert all(gp >= 4 for gp in load_pages(sb.storage, sb.program_state(pid).pages))
 
 
 # ---------------------------------------------------------------- out-of-bounds pointers
