@@ -12,6 +12,13 @@ protocol and returns values; applying them is `processor.py`'s job. It is safe t
 on several threads at once for different programs (each thread has its own Linker;
 wasmtime releases the GIL while WASM runs).
 
+Stack: every module is compiled in its instrumented form (`instrument.py`), so a deep
+recursion ends deterministically at `instrument.STACK_LIMIT` with StackLimitExceeded.
+wasmtime's native limit (`MAX_WASM_STACK`) is only a last resort; hitting it charges
+the whole gas limit, so even then the outcome does not depend on the machine's frame
+sizes. Threads that run dispatches need `WASM_THREAD_STACK` bytes of stack (the
+processor's pool threads get it through `wasm_thread_pool`).
+
 When modifying this part: gas charged here (dispatch base, page loads, dirty pages)
 is consensus-critical, as is the order in which dirty pages are detected.
 """
@@ -22,21 +29,49 @@ import ctypes
 import hashlib
 import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import wasmtime
 
-from . import codes, host, limits
+from . import codes, host, instrument, limits
 from .host import HostContext, Outgoing
 from .ids import reply_message_id
 from .message import ENTRY_OF_KIND, Context, Kind, Message
 from .storage import Storage, read_required
 from .validation import CodeInfo, validate
 
-ENGINE_VERSION = "gexe-engine-1"
-# Native stack for WASM frames. Exceeding it ends the dispatch with StackLimitExceeded.
-MAX_WASM_STACK = 512 * 1024
+# The instrumentation version is part of the engine version: artifacts compiled from
+# differently instrumented code are never reused.
+ENGINE_VERSION = f"gexe-engine-2/stack-{instrument.VERSION}"
+# Native stack for WASM frames: a last resort behind the deterministic stack-height
+# limit (instrument.py), which needs at most 1 MiB of it (measured: <= 16 bytes per
+# cost unit, 65_536 units). wasmtime refuses (aborts the process!) a value above its
+# async stack size, 2 MiB by default.
+MAX_WASM_STACK = 2 * 1024 * 1024
+# Stack of every thread that runs dispatches: WASM frames up to MAX_WASM_STACK plus the
+# host calls (Python) made at the deepest point. The main thread has 8 MiB by default.
+WASM_THREAD_STACK = 16 * 1024 * 1024
+_STACK_SIZE_LOCK = threading.Lock()
+
+
+def wasm_thread_pool(workers: int, name: str = "gexe-exec") -> ThreadPoolExecutor:
+    """A thread pool whose threads all have `WASM_THREAD_STACK` bytes of stack.
+
+    `threading.stack_size` only affects threads started while it is set, and
+    ThreadPoolExecutor starts threads lazily, so every worker is started here (a barrier
+    keeps each busy until all exist) before the process-wide setting is restored."""
+    with _STACK_SIZE_LOCK:
+        old = threading.stack_size(WASM_THREAD_STACK)
+        try:
+            pool = ThreadPoolExecutor(workers, thread_name_prefix=name)
+            barrier = threading.Barrier(workers)
+            for f in [pool.submit(barrier.wait) for _ in range(workers)]:
+                f.result()
+        finally:
+            threading.stack_size(old)
+    return pool
 
 
 def make_engine() -> wasmtime.Engine:
@@ -110,7 +145,8 @@ class CodeCache:
                 return wasmtime.Module.deserialize_file(self.engine, str(path))
             except wasmtime.WasmtimeError:
                 path.unlink(missing_ok=True)  # built by another engine; rebuild below
-        module = wasmtime.Module(self.engine, code)
+        # Compile the instrumented form (deterministic stack-height limit, instrument.py).
+        module = wasmtime.Module(self.engine, instrument.instrument(code))
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
@@ -161,8 +197,22 @@ def _linker(engine: wasmtime.Engine) -> wasmtime.Linker:
         fn = host.SYSCALLS[name]
         ftype = wasmtime.FuncType([vt[p] for p in params], [vt[r] for r in results])
         linker.define_func("env", name, ftype, _bound(fn))
+    # the stack-height limiter's import (instrument.py)
+    for (module, name), fn in INSTRUMENTATION_IMPORTS.items():
+        linker.define_func(module, name, wasmtime.FuncType([], []), _bound(fn))
     cache[id(engine)] = linker
     return linker
+
+
+def _stack_limit_exceeded(_ctx: HostContext | None) -> None:
+    raise host.Trap(codes.ERR_STACK_LIMIT, "stack limit exceeded")
+
+
+# Host functions that instrumented code imports, all of type () -> (): (module, name) ->
+# fn(ctx). Validation never lets a program import these itself (only `env` is allowed).
+INSTRUMENTATION_IMPORTS = {
+    (instrument.IMPORT_MODULE, instrument.IMPORT_NAME): _stack_limit_exceeded,
+}
 
 
 def _bound(fn):  # type: ignore[no-untyped-def]
@@ -215,7 +265,8 @@ def _trap_outcome(msg: Message, program_id: bytes, gas: int, code: bytes, why: s
 
 _TRAP_CODES = {
     wasmtime.TrapCode.OUT_OF_FUEL: (codes.ERR_RAN_OUT_OF_GAS, "ran out of gas"),
-    wasmtime.TrapCode.STACK_OVERFLOW: (codes.ERR_STACK_LIMIT, "stack limit exceeded"),
+    # last resort: instrumented code normally stops earlier (instrument.STACK_LIMIT)
+    wasmtime.TrapCode.STACK_OVERFLOW: (codes.ERR_STACK_LIMIT, "native stack overflow"),
 }
 
 
@@ -286,6 +337,7 @@ class Executor:
         _tls.ctx = c
         status, trap, explanation = "success", None, ""
         wait_blocks, inheritor = 0, None
+        native_overflow = False
         try:
             func(store)
         except host.Exit as e:
@@ -299,6 +351,7 @@ class Executor:
         except wasmtime.Trap as e:
             code_, why = _TRAP_CODES.get(e.trap_code, (codes.ERR_UNREACHABLE, ""))
             trap = host.Trap(code_, why or _first_line(e.message))
+            native_overflow = e.trap_code == wasmtime.TrapCode.STACK_OVERFLOW
         except wasmtime.WasmtimeError as e:
             # A host-side failure surfaced by wasmtime: treat as a backend error.
             trap = host.Trap(codes.ERR_BACKEND, _first_line(str(e)))
@@ -306,9 +359,11 @@ class Executor:
             _tls.ctx = None
         gas_burned = gas_limit - store.get_fuel()
         if trap is not None:
-            return _trap_outcome(msg, program_id, gas_limit if trap.code ==
-                                 codes.ERR_RAN_OUT_OF_GAS else gas_burned, trap.code,
-                                 trap.explanation, trap.payload, c.debug)
+            # Out of gas, or past the native stack limit (where depends on the machine's
+            # frame sizes): the whole gas limit is burned, so the outcome does not.
+            full = native_overflow or trap.code == codes.ERR_RAN_OUT_OF_GAS
+            return _trap_outcome(msg, program_id, gas_limit if full else gas_burned,
+                                 trap.code, trap.explanation, trap.payload, c.debug)
 
         c.refresh_memory()
         dirty = _dirty_pages(before, ctypes.string_at(c.base, c.size))

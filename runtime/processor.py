@@ -35,7 +35,7 @@ from .events import (
     QueueReply,
     TopUpExecutableBalance,
 )
-from .execution import Executor, LoadedCode, Outcome, error_reply
+from .execution import Executor, LoadedCode, Outcome, error_reply, wasm_thread_pool
 from .host import Outgoing
 from .ids import ZERO_ID, reply_message_id
 from .message import Kind, Message
@@ -341,8 +341,8 @@ class Processor:
 
     def _run_round(self, progs: list[_Program], block: BlockInfo, cap: int) -> int:
         if self.workers > 1 and len(progs) > 1:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="gexe-exec")
+            if self._pool is None:  # threads with the stack WASM needs (execution.py)
+                self._pool = wasm_thread_pool(self.workers)
             return sum(self._pool.map(lambda p: self._run_queue(p, block, cap), progs))
         return sum(self._run_queue(p, block, cap) for p in progs)
 

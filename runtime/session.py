@@ -39,6 +39,7 @@ from wasmtime import _ffi as ffi
 
 from . import codes, host, limits
 from .execution import (
+    INSTRUMENTATION_IMPORTS,
     LoadedCode,
     Outcome,
     _first_line,
@@ -77,14 +78,14 @@ _ARG_READERS = {
 }
 
 
-def _callback(name: str, nparams: int, has_result: bool):  # type: ignore[no-untyped-def]
+def _callback(name: str, nparams: int, has_result: bool, fn=None):  # type: ignore[no-untyped-def]
     """A raw (unchecked) wasmtime host callback for syscall `name`.
 
     Arguments arrive as raw i32 slots; the result, if any, goes back in slot 0. A Python
     exception never crosses into wasmtime: it is parked in this thread's `_tls.stop`
     and WASM is stopped with a fresh trap.
     """
-    fn = host.SYSCALLS[name]
+    fn = fn or host.SYSCALLS[name]
 
     tls = _tls
     args = _ARG_READERS[nparams]
@@ -123,6 +124,20 @@ def session_linker(engine: wasmtime.Engine) -> wasmtime.Linker:
             raw_name = name.encode()
             err = ffi.wasmtime_linker_define_func_unchecked(
                 linker.ptr(), ctypes.create_string_buffer(module), len(module),
+                ctypes.create_string_buffer(raw_name), len(raw_name), ftype.ptr(), cb,
+                None, _NO_FINALIZER)
+            if err:
+                raise wasmtime.WasmtimeError._from_ptr(err)
+        # the stack-height limiter's import (instrument.py), type () -> ()
+        for (mod, name), fn in INSTRUMENTATION_IMPORTS.items():
+            key = f"{mod}.{name}"
+            cb = _CALLBACKS.get(key)
+            if cb is None:
+                cb = _CALLBACKS[key] = _callback(key, 0, False, fn)
+            raw_mod, raw_name = mod.encode(), name.encode()
+            ftype = wasmtime.FuncType([], [])
+            err = ffi.wasmtime_linker_define_func_unchecked(
+                linker.ptr(), ctypes.create_string_buffer(raw_mod), len(raw_mod),
                 ctypes.create_string_buffer(raw_name), len(raw_name), ftype.ptr(), cb,
                 None, _NO_FINALIZER)
             if err:
@@ -225,6 +240,7 @@ class ProgramSession:
         stop: BaseException | None = _tls.stop
         _tls.stop = None
         fault: host.Trap | None = None
+        native_overflow = False
         status, wait_blocks, inheritor = "success", 0, None
         if err or trap:
             # A host signal may come back as an error or as a trap: look at ours first.
@@ -249,8 +265,9 @@ class ProgramSession:
                 tc = code.value if code is not None else None
                 if tc == _OUT_OF_FUEL:
                     fault = host.Trap(codes.ERR_RAN_OUT_OF_GAS, "ran out of gas")
-                elif tc == _STACK_OVERFLOW:
-                    fault = host.Trap(codes.ERR_STACK_LIMIT, "stack limit exceeded")
+                elif tc == _STACK_OVERFLOW:  # last resort behind instrument.STACK_LIMIT
+                    fault = host.Trap(codes.ERR_STACK_LIMIT, "native stack overflow")
+                    native_overflow = True
                 else:
                     fault = host.Trap(codes.ERR_UNREACHABLE, _first_line(wtrap.message))
             else:
@@ -262,7 +279,10 @@ class ProgramSession:
             fault = host.Trap(codes.ERR_RAN_OUT_OF_GAS, "ran out of gas")
         if fault is not None:
             self._rollback(size_before)
-            burned = gas_limit if fault.code == codes.ERR_RAN_OUT_OF_GAS else gas_burned
+            # Past the native stack limit, how far WASM got depends on the machine's frame
+            # sizes: burn the whole limit so the outcome does not (as for out of gas).
+            full = native_overflow or fault.code == codes.ERR_RAN_OUT_OF_GAS
+            burned = gas_limit if full else gas_burned
             return _trap_outcome(msg, pid, burned, fault.code, fault.explanation,
                                  fault.payload, c.debug)
 
