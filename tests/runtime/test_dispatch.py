@@ -319,3 +319,29 @@ def test_wasm_and_syscall_gas_add_up(small_sb, ending):
     assert reply.reply_code == codes.ERR_RAN_OUT_OF_GAS
     assert rec.gas_burned == SMALL_GAS
     assert durable(sb.program_state(pid)) == before
+
+
+# A program that allocates a page and then fails ("f"), or reads the first byte above
+# its static memory ("r"), which only exists while a page is allocated there.
+GROW_THEN_FAIL = module(handle="""
+  (if (i32.eq (call $cmd) (i32.const 0x66))
+    (then (drop (call $alloc (i32.const 1))) unreachable))
+  (i32.store (i32.const 0x1000) (i32.load (i32.const 0x20000)))
+  (call $reply_mem (i32.const 0x1000) (i32.const 4))""")
+
+
+def test_failed_alloc_leaves_memory_unallocated_across_blocks(sb):
+    pid = deploy(sb, GROW_THEN_FAIL)
+    assert call(sb, pid, b"f")[0].reply_code == codes.ERR_UNREACHABLE
+    assert call(sb, pid, b"r")[0].reply_code == codes.ERR_UNREACHABLE  # out of bounds
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "session.py: memory grown by `alloc` in a failed dispatch stays grown (zeroed) in the "
+    "live instance, so a later message of the same round can read memory that is not "
+    "allocated; a fresh instance (next block, or Gear) traps"))
+def test_failed_alloc_leaves_memory_unallocated_in_the_same_block(sb):
+    pid = deploy(sb, GROW_THEN_FAIL)
+    ids = [sb.send(pid, b"f"), sb.send(pid, b"r")]
+    sb.run_block()
+    assert [sb.reply_to(m).reply_code for m in ids] == [codes.ERR_UNREACHABLE] * 2
