@@ -12,11 +12,10 @@ import struct
 import time
 from collections.abc import Callable
 
-import wasmtime
-from wasmtime import _ffi as ffi
-
 import gexe.programs as programs
+import wasmtime
 from gexe.runtime import Sandbox, make_engine
+from wasmtime import _ffi as ffi
 
 Q28 = 1 << 28
 

@@ -15,13 +15,12 @@ from __future__ import annotations
 import ctypes
 import time
 
-import wasmtime
-from wasmtime import _ffi as ffi
-
 import gexe.programs as programs
+import wasmtime
 from _common import emit, parser, progress
 from _runtime import RawCaller, sandbox_with, side_by_side
 from gexe.runtime import make_engine
+from wasmtime import _ffi as ffi
 
 PAYLOAD = b"PING"
 

@@ -12,11 +12,11 @@ from gexe.runtime import (
     CodeError,
     Message,
     Sandbox,
+    limits,
     reply_code_name,
     user,
     validate,
 )
-from gexe.runtime import limits
 
 from ._errors import UserError
 

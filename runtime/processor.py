@@ -190,7 +190,6 @@ class _Program:
             setattr(st, k, v)
 
     def commit(self) -> bytes:
-        s = self.state
         updates: dict[str, object] = {}
         if "pages" in self.dirty:
             updates["pages"] = store_pages(self.storage, self.pages)

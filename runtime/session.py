@@ -206,14 +206,14 @@ class ProgramSession:
         pid = self.program_id
         entry = ENTRY_OF_KIND[msg.kind]
         func = self.entries.get(entry)
+        fixed = limits.DISPATCH_BASE_GAS + limits.PAGE_LOAD_GAS * self.n_pages
+        if gas_limit < fixed:  # Gear precharges before looking at the entry point
+            return _trap_outcome(msg, pid, gas_limit, codes.ERR_RAN_OUT_OF_GAS,
+                                 "gas limit below the dispatch's fixed cost")
         if func is None:
             # Gear skips a missing entry point: the dispatch succeeds without running.
             reply = None if msg.kind == Kind.REPLY else auto_reply(msg, pid)
-            return Outcome("success", 0, reply=reply)
-        fixed = limits.DISPATCH_BASE_GAS + limits.PAGE_LOAD_GAS * self.n_pages
-        if gas_limit < fixed:
-            return _trap_outcome(msg, pid, gas_limit, codes.ERR_RAN_OUT_OF_GAS,
-                                 "gas limit below the dispatch's fixed cost")
+            return Outcome("success", fixed, reply=reply)
         store = self.store
         budget = gas_limit - fixed
         _set_fuel(self.ctx_ptr, budget)
@@ -275,7 +275,9 @@ class ProgramSession:
 
         _get_fuel(self.ctx_ptr, self._fuel_ref)
         gas_burned = gas_limit - self._fuel.value + c.pending
-        if fault is None and gas_burned > gas_limit:
+        if gas_burned > gas_limit:
+            # Syscall gas is charged lazily (host.py): whatever ended the dispatch, a
+            # total above the limit means it ran out of gas on the way.
             fault = host.Trap(codes.ERR_RAN_OUT_OF_GAS, "ran out of gas")
         if fault is not None:
             self._rollback(size_before)
@@ -296,6 +298,8 @@ class ProgramSession:
         self._accept(dirty)
         allocs = frozenset(c.allocations)
         changed_allocs = allocs != self.allocations
+        if changed_allocs:
+            self._clear_freed(self.allocations - allocs, dirty)
         self.allocations = allocs
         reply = c.reply
         if status != "wait" and reply is None and msg.kind != Kind.REPLY:
@@ -332,6 +336,21 @@ class ProgramSession:
         for gp, page in dirty.items():
             off = gp * g - start
             self.shadow[off : off + g] = page
+
+    def _clear_freed(self, freed: frozenset[int], dirty: dict[int, bytes]) -> None:
+        """Freed wasm pages lose their content, as in a fresh instance: zero them in live
+        memory and in the shadow, and drop them from the dirty set (the processor drops
+        their stored pages)."""
+        base, size = self._base, self._size
+        w, g, start = limits.WASM_PAGE, limits.GEAR_PAGE, self.persist_from
+        for page in freed:
+            off = page * w
+            if off < start or off + w > size:
+                continue
+            ctypes.memset(base + off, 0, w)
+            self.shadow[off - start : off - start + w] = bytes(w)
+            for gp in range(off // g, (off + w) // g):
+                dirty.pop(gp, None)
 
     def _rollback(self, size_before: int) -> None:
         """Put persistent memory back as it was before the failed message."""
