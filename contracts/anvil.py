@@ -50,12 +50,19 @@ def _candidates(node_modules: Path) -> Iterator[Path]:
         yield base / "anvil" / "bin" / exe
 
 
-def find_anvil(start: Path | None = None) -> Path:
-    """Path of the anvil binary installed by `npm install` (@foundry-rs/anvil)."""
+def find_anvil(start: Path | None = None, *, include_package: bool = True) -> Path:
+    """Path of the anvil binary installed by `npm install` (@foundry-rs/anvil).
+
+    Searched in `node_modules/@foundry-rs/` of `start` (default: the working directory) and
+    its parents, then of this package's directory and its parents (a checkout). The
+    environment variable GEXE_ANVIL overrides the search.
+    """
     env = os.environ.get("GEXE_ANVIL")
     if env:
         return Path(env)
-    roots = [start or Path.cwd(), Path(__file__).resolve().parent]
+    roots = [start or Path.cwd()]
+    if include_package:
+        roots.append(Path(__file__).resolve().parent)
     seen: set[Path] = set()
     for root in roots:
         for d in [root.resolve(), *root.resolve().parents]:

@@ -14,7 +14,7 @@ from importlib import resources
 from typing import Any
 
 from eth_abi import decode as abi_decode
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
 
 # Contracts a gexe network deploys.
 ROUTER = "Router"
@@ -112,7 +112,10 @@ def decode_error(data: bytes | str) -> DecodedError | None:
         return None
     name, types = known
     try:
-        args = tuple(abi_decode(list(types), data[4:]))
+        values = abi_decode(list(types), data[4:])
     except Exception:  # noqa: BLE001 - malformed arguments: keep the name
-        args = ()
+        return DecodedError(name, ())
+    args = tuple(
+        to_checksum_address(v) if t == "address" else v for t, v in zip(types, values, strict=True)
+    )
     return DecodedError(name, args)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar
 
 from eth_account.signers.local import LocalAccount
@@ -79,7 +80,7 @@ def transact(
     tx = reverting(lambda: call.build_transaction(params))
     signed = sender.sign_transaction(tx)
     tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
-    receipt = w3.eth.wait_for_transaction_receipt(tx_hash)
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, poll_latency=0.01)
     if receipt["status"] != 1:
         replay = {k: tx[k] for k in ("from", "to", "data", "value") if k in tx}  # type: ignore[literal-required]
         try:
@@ -115,7 +116,7 @@ class Binding:
     address: str
     artifact: str
 
-    @property
+    @cached_property
     def contract(self) -> Contract:
         abi = load_artifact(self.artifact).abi_list()
         return self.w3.eth.contract(address=to_checksum_address(self.address), abi=abi)

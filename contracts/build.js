@@ -7,7 +7,7 @@
 // Output is byte-stable: sorted keys, 2-space indent, trailing newline, source unit names
 // relative to contracts/, stale artifacts removed. `make contracts-check` relies on that.
 //
-// usage: node contracts/build.js            (from anywhere)
+// usage: node contracts/build.js [--out DIR]   (from anywhere; DIR defaults to contracts/artifacts)
 'use strict';
 
 const fs = require('fs');
@@ -15,7 +15,8 @@ const path = require('path');
 
 const HERE = __dirname;
 const ROOT = path.dirname(HERE);
-const OUT = path.join(HERE, 'artifacts');
+const outFlag = process.argv.indexOf('--out');
+const OUT = outFlag > 0 ? path.resolve(process.argv[outFlag + 1]) : path.join(HERE, 'artifacts');
 const SOURCE_DIRS = ['src', 'examples', 'testing'];
 
 const solc = require(require.resolve('solc', { paths: [ROOT, HERE] }));
