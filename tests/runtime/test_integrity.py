@@ -140,3 +140,52 @@ def test_mutated_programs_never_crash_the_runtime():
     finally:
         sb.close()
     assert ran == 40
+
+
+def test_random_syscall_programs():
+    """Programs that call random syscalls with random (often absurd) arguments: every
+    message ends with a Gear reply code, no syscall ever fails inside the host (that
+    would surface as an "internal syscall error"), and failed dispatches change nothing
+    but the executable balance."""
+    from conftest import durable
+    from wat import OBSERVER
+
+    from gexe.runtime.syscalls_abi import SYSCALL_SIGNATURES
+
+    rng = random.Random(99)
+    args32 = [0, 1, 2, 32, 0x1000, 0xFFFF, 0x1FFC0, 0x1FFFF, 0x20000, 0x7FFFFFFF, -1, -16]
+    names = sorted(SYSCALL_SIGNATURES)
+    sb = Sandbox(max_gas_per_message=SMALL_GAS)
+    statuses: set[str] = set()
+    try:
+        for case in range(80):
+            calls = []
+            for _ in range(rng.randint(1, 6)):
+                name = rng.choice(names)
+                params, results = SYSCALL_SIGNATURES[name]
+                args = " ".join(
+                    f"(i32.const {rng.choice(args32) if rng.random() < 0.8 else rng.randrange(-2**31, 2**31)})"
+                    if t == 0x7F else f"(i64.const {rng.randrange(0, 2**40)})" for t in params)
+                call_ = f"(call ${name} {args})"
+                calls.append(f"(drop {call_})" if results else call_)
+            body = "\n".join(calls)
+            code = module(handle=body, data=((0x3000, OBSERVER + bytes(16)),))
+            pid = sb.create_program(sb.upload_code(code), salt=case.to_bytes(4, "little"))
+            sb.run_block()
+            for _ in range(2):
+                before = durable(sb.program_state(pid))
+                m = sb.send(pid, rng.randbytes(rng.choice([0, 1, 40])), value=rng.choice([0, 5]))
+                sb.run_block()
+                rec = sb.dispatches.get(m)
+                if rec is None:
+                    continue  # waiting
+                statuses.add(rec.status)
+                assert "internal" not in rec.explanation, (body, rec.explanation)
+                r = sb.reply_to(m)
+                if r is not None:
+                    assert r.reply_code[0] in (0, 1) and r.reply_code[3] == 0
+                if rec.status in ("trap", "refused"):
+                    assert durable(sb.program_state(pid)) == before, body
+    finally:
+        sb.close()
+    assert {"success", "trap", "exit", "wait"} <= statuses

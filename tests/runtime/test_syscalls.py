@@ -130,6 +130,21 @@ def test_gr_reply_push_commit_and_late_access(sb):
     assert late == u32(E.LATE_ACCESS) + u32(E.DUPLICATE_REPLY) + bytes(32)
 
 
+def test_reply_push_up_to_the_max_payload(sb):
+    # 129 static pages hold a whole 8 MiB payload
+    code = module(handle=f"""
+      (call $gr_reply_push (i32.const 0) (i32.const {limits.MAX_PAYLOAD_SIZE - 1}) (i32.const 0x1000))
+      (call $gr_reply_push (i32.const 0) (i32.const 2) (i32.const 0x1004))
+      (call $gr_reply_push (i32.const 0) (i32.const 1) (i32.const 0x1008))
+      (call $gr_reply_commit (i32.const -1) (i32.const 0x100c))
+      (call $emit (i32.const 0x1000) (i32.const 0x30))""", pages=129)
+    _, reply, _ = run_one(sb, code)
+    out = emitted(sb)[0]
+    assert u32s(out[:12]) == [0, E.MAX_MESSAGE_SIZE_EXCEED, 0]
+    assert out[12:48] == u32(0) + reply.id
+    assert len(reply.payload) == limits.MAX_PAYLOAD_SIZE and reply.reply_code == MANUAL
+
+
 def test_gr_reply_commit_without_push_is_empty(sb):
     code = module(handle="(call $gr_reply_commit (i32.const -1) (i32.const 0x1000))")
     _, reply, _ = run_one(sb, code, b"ignored")
