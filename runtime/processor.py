@@ -361,6 +361,9 @@ class Processor:
                                              self.load_code(p.state.code_id), p.id,
                                              self.storage, p.pages, p.allocations)
                 used += self._dispatch(p, session, msg, block)
+                if session.stale:
+                    session.close()
+                    session = None
         finally:
             if session is not None:
                 session.close()

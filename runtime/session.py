@@ -185,6 +185,7 @@ class ProgramSession:
                            limits.GEAR_PAGE)
         self.shadow = bytearray(ctypes.string_at(base + self.persist_from,
                                                  size - self.persist_from))
+        self.stale = False  # set when the instance no longer matches a fresh one
         self._trap = ctypes.POINTER(ffi.wasm_trap_t)()
         self._no_args = (ffi.wasmtime_val_t * 1)()
         self._fuel = ctypes.c_uint64()
@@ -301,6 +302,8 @@ class ProgramSession:
         if changed_allocs:
             self._clear_freed(self.allocations - allocs, dirty)
         self.allocations = allocs
+        if changed_allocs:
+            self._check_size()
         reply = c.reply
         if status != "wait" and reply is None and msg.kind != Kind.REPLY:
             reply = auto_reply(msg, pid)
@@ -352,6 +355,14 @@ class ProgramSession:
             for gp in range(off // g, (off + w) // g):
                 dirty.pop(gp, None)
 
+    def _check_size(self) -> None:
+        """Memory cannot shrink: when it is larger than a fresh instance's would be (a
+        failed dispatch grew it, or the top pages were freed), the session is stale and
+        the processor opens a new one before the next message."""
+        expected = max([self.code.info.static_pages, *(p + 1 for p in self.allocations)])
+        if self._size != expected * limits.WASM_PAGE:
+            self.stale = True
+
     def _rollback(self, size_before: int) -> None:
         """Put persistent memory back as it was before the failed message."""
         self._base, self._size = base, size = self._mem()
@@ -360,3 +371,4 @@ class ProgramSession:
         ctypes.memmove(base + start, bytes(self.shadow[:n]), n)
         if size > size_before:
             ctypes.memset(base + size_before, 0, size - size_before)
+        self._check_size()

@@ -336,10 +336,6 @@ def test_failed_alloc_leaves_memory_unallocated_across_blocks(sb):
     assert call(sb, pid, b"r")[0].reply_code == codes.ERR_UNREACHABLE  # out of bounds
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "session.py: memory grown by `alloc` in a failed dispatch stays grown (zeroed) in the "
-    "live instance, so a later message of the same round can read memory that is not "
-    "allocated; a fresh instance (next block, or Gear) traps"))
 def test_failed_alloc_leaves_memory_unallocated_in_the_same_block(sb):
     pid = deploy(sb, GROW_THEN_FAIL)
     ids = [sb.send(pid, b"f"), sb.send(pid, b"r")]
