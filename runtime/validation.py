@@ -25,6 +25,7 @@ import wasmtime
 
 from . import limits, wasm
 from .ids import code_id as _code_id
+from .instrument import InstrumentError, instrument
 from .syscalls_abi import SYSCALL_SIGNATURES, VARA_ONLY
 
 # table.get/set, typed select, ref.null/is_null/func: reference-types proposal
@@ -235,6 +236,17 @@ def validate(code: bytes) -> CodeInfo:
     for g in info.globals:
         if g.valtype in (wasm.F32, wasm.F64):
             raise CodeError("FloatInstruction", "a global has a float type")
+
+    # Gear instruments code at upload and rejects what it cannot instrument; so do we
+    # (execution compiles the instrumented form, see instrument.py).
+    try:
+        instrumented = instrument(code)
+    except InstrumentError as e:
+        raise CodeError("Instrumentation", str(e)) from None
+    if len(instrumented) > limits.MAX_CODE_SIZE:
+        raise CodeError("CodeTooLarge",
+                        f"{len(instrumented)} bytes after instrumentation exceeds the "
+                        f"{limits.MAX_CODE_SIZE}-byte limit")
 
     return CodeInfo(
         code_id=_code_id(code),
