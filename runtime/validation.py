@@ -109,6 +109,13 @@ def validate(code: bytes) -> CodeInfo:
                         "the module defines its own memory; it must import env.memory")
     if info.tables > limits.MAX_TABLES:
         raise CodeError("TableLimit", f"{info.tables} tables; at most {limits.MAX_TABLES}")
+    if any(t != wasm.FUNCREF for t in info.table_types):
+        raise CodeError("Validation", "a table must hold funcref (reference types are not "
+                                      "supported)")
+    for i, flag in enumerate(info.element_flags):
+        if flag != 0:
+            raise CodeError("Codec", f"element segment #{i}: only active segments listing "
+                                     "function indices for table 0 are supported")
 
     # imports
     static_pages: int | None = None
@@ -210,9 +217,13 @@ def validate(code: bytes) -> CodeInfo:
     # instructions
     for fidx, (start, end) in enumerate(info.code):
         try:
-            if any(t in (wasm.F32, wasm.F64) for t in wasm.local_types(code, start, end)):
+            local_types = wasm.local_types(code, start, end)
+            if any(t in (wasm.F32, wasm.F64) for t in local_types):
                 raise CodeError("FloatInstruction",
                                 f"function #{fidx + n_imported_funcs} declares a float local")
+            if any(t not in (wasm.I32, wasm.I64) for t in local_types):
+                raise CodeError("Validation", f"function #{fidx + n_imported_funcs} declares "
+                                              "a reference or vector local")
             for ins in wasm.instructions(code, start, end):
                 if ins.opcode == 0x40:
                     raise CodeError("MemoryGrow",
@@ -224,6 +235,10 @@ def validate(code: bytes) -> CodeInfo:
                                     f"function #{fidx + n_imported_funcs} uses a float "
                                     f"instruction at byte {ins.offset}; use integer or fixed "
                                     "point arithmetic")
+                if ins.opcode == wasm.REF_BLOCK:
+                    raise CodeError("Validation",
+                                    f"function #{fidx + n_imported_funcs}: block at byte "
+                                    f"{ins.offset} has a reference or vector type")
                 if ins.opcode > 0xFF or ins.opcode in _REFERENCE_OPS:
                     raise CodeError("Validation",
                                     f"function #{fidx + n_imported_funcs}: instruction "
@@ -233,20 +248,20 @@ def validate(code: bytes) -> CodeInfo:
     for t in info.types:
         if any(v in (wasm.F32, wasm.F64) for v in t.params + t.results):
             raise CodeError("FloatInstruction", f"function type {t} uses floats")
+        if any(v not in (wasm.I32, wasm.I64) for v in t.params + t.results):
+            raise CodeError("Validation", f"function type {t} uses reference or vector types")
     for g in info.globals:
         if g.valtype in (wasm.F32, wasm.F64):
             raise CodeError("FloatInstruction", "a global has a float type")
+        if g.valtype not in (wasm.I32, wasm.I64):
+            raise CodeError("Validation", "a global has a reference or vector type")
 
     # Gear instruments code at upload and rejects what it cannot instrument; so do we
     # (execution compiles the instrumented form, see instrument.py).
     try:
-        instrumented = instrument(code)
+        instrument(code)
     except InstrumentError as e:
         raise CodeError("Instrumentation", str(e)) from None
-    if len(instrumented) > limits.MAX_CODE_SIZE:
-        raise CodeError("CodeTooLarge",
-                        f"{len(instrumented)} bytes after instrumentation exceeds the "
-                        f"{limits.MAX_CODE_SIZE}-byte limit")
 
     return CodeInfo(
         code_id=_code_id(code),
