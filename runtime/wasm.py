@@ -80,6 +80,8 @@ class ModuleInfo:
     functions: list[int] = field(default_factory=list)  # type index of each defined function
     memories: list[tuple[int, int | None]] = field(default_factory=list)
     tables: int = 0
+    table_types: list[int] = field(default_factory=list)  # element type of each table
+    element_flags: list[int] = field(default_factory=list)  # up to the first non-zero one
     globals: list[Global] = field(default_factory=list)
     exports: list[Export] = field(default_factory=list)
     start: int | None = None
@@ -237,6 +239,21 @@ def parse(data: bytes) -> ModuleInfo:
             info.functions = [s.u32() for _ in range(s.u32())]
         elif sid == SEC_TABLE:
             info.tables = s.u32()
+            for _ in range(info.tables):
+                reftype = s.byte()
+                info.table_types.append(reftype)
+                if reftype == 0x40:  # a table with an initializer (function references)
+                    break
+                s.limits()
+        elif sid == SEC_ELEMENT:
+            for _ in range(s.u32()):
+                flag = s.u32()
+                info.element_flags.append(flag)
+                if flag != 0:
+                    break  # other encodings are rejected; no need to read further
+                _const_expr(s)
+                for _ in range(s.u32()):
+                    s.u32()
         elif sid == SEC_MEMORY:
             info.memories = [s.limits() for _ in range(s.u32())]
         elif sid == SEC_GLOBAL:
@@ -292,6 +309,7 @@ _FLOAT_OPS = (
 
 
 FLOAT_BLOCK = 0x10000  # pseudo-opcode: block/loop/if whose result type is f32 or f64
+REF_BLOCK = 0x10001  # pseudo-opcode: block/loop/if typed with a reference or vector type
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +338,9 @@ def instructions(data: bytes, start: int, end: int) -> Iterator[Instr]:
                 r.pos += 1
                 if b in (F32, F64):  # a block typed f32/f64 uses floats without an opcode
                     yield Instr(at, FLOAT_BLOCK)
+                    continue
+                if b in (V128, FUNCREF, EXTERNREF):
+                    yield Instr(at, REF_BLOCK)
                     continue
             else:
                 r.sleb(33)

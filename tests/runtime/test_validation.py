@@ -63,6 +63,12 @@ def test_other_entry_points_tolerated(export):
     validate(mod(MEM, HANDLE, f'(func (export "{export}"))'))
 
 
+def test_function_table_accepted():
+    info = validate(mod(MEM, "(type $v (func)) (table 2 funcref) (elem (i32.const 1) $f) (func $f)",
+                        '(func (export "handle") (call_indirect (type $v) (i32.const 1)))'))
+    assert info.exports == {"handle"}
+
+
 def test_memory_export_tolerated():
     validate(mod('(import "env" "memory" (memory $m 2))', HANDLE, '(export "mem" (memory $m))'))
 
@@ -148,6 +154,17 @@ REJECTED = {
                     "Validation"),
     "reference types": (mod(MEM, "(table 1 funcref)", '(func (export "handle") '
                             "(drop (table.get 0 (i32.const 0))))"), "Validation"),
+    "externref table": (mod(MEM, "(table 1 externref)", HANDLE), "Validation"),
+    "externref param": (mod(MEM, HANDLE, "(func (param externref))"), "Validation"),
+    "funcref local": (mod(MEM, '(func (export "handle") (local funcref))'), "Validation"),
+    "externref global": (mod(MEM, HANDLE, "(global externref (ref.null extern))"),
+                         "Validation"),
+    "funcref block type": (module(handle="(drop (block (result funcref) unreachable))"),
+                           "Validation"),
+    "element expressions": (mod(MEM, "(table 1 funcref) (func $f)",
+                                "(elem (i32.const 0) funcref (ref.func $f))", HANDLE), "Codec"),
+    "element table index": (mod(MEM, "(table $t 1 funcref) (func $f)",
+                                "(elem (table $t) (i32.const 0) func $f)", HANDLE), "Codec"),
     "two tables": (mod(MEM, "(table 1 funcref) (table 1 funcref)", HANDLE), "TableLimit"),
     "type error": (mod(MEM, '(func (export "handle") (i32.const 1))'), "Validation"),
 }
@@ -177,7 +194,8 @@ def padded(code: bytes, total: int) -> bytes:
 
 def test_code_size_limit():
     code = module(handle="")
-    assert validate(padded(code, limits.MAX_CODE_SIZE)).size == limits.MAX_CODE_SIZE
+    # (the limit also applies after instrumentation, which adds a few bytes: stay below)
+    assert validate(padded(code, limits.MAX_CODE_SIZE - 1024)).size == limits.MAX_CODE_SIZE - 1024
     assert reason(padded(code, limits.MAX_CODE_SIZE + 1)) == "CodeTooLarge"
 
 
