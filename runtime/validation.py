@@ -259,13 +259,9 @@ def validate(code: bytes) -> CodeInfo:
     # Gear instruments code at upload and rejects what it cannot instrument; so do we
     # (execution compiles the instrumented form, see instrument.py).
     try:
-        instrumented = instrument(code)
+        instrument(code)
     except InstrumentError as e:
         raise CodeError("Instrumentation", str(e)) from None
-    if len(instrumented) > limits.MAX_CODE_SIZE:
-        raise CodeError("CodeTooLarge",
-                        f"{len(instrumented)} bytes after instrumentation exceeds the "
-                        f"{limits.MAX_CODE_SIZE}-byte limit")
 
     return CodeInfo(
         code_id=_code_id(code),
