@@ -18,10 +18,8 @@ does not read memory it never wrote:
 Both are deterministic: which messages share a session is fixed by the round
 structure, never by thread scheduling.
 
-Thread safety: wasmtime-py records an exception raised by a host function in a
-process-global slot. Sessions never let exceptions cross wasmtime: the syscall wrapper
-stores the signal in the session's per-thread context and unwinds with a constant
-marker, so concurrent sessions on other threads cannot see each other's signals.
+Syscalls are bound by `linker.py`; a syscall that ends the dispatch (exit, wait,
+panic, ...) leaves its signal in `linker.tls.stop`, which `run()` reads after the call.
 
 When modifying this part: gas charged per message must not depend on how messages are
 grouped into sessions (a node may restart between blocks); keep every charge per
@@ -31,15 +29,14 @@ message.
 from __future__ import annotations
 
 import ctypes
-import threading
 from collections.abc import Mapping
 
 import wasmtime
+from wasmtime import _bindings as _raw
 from wasmtime import _ffi as ffi
 
 from . import codes, host, limits
 from .execution import (
-    INSTRUMENTATION_IMPORTS,
     LoadedCode,
     Outcome,
     _first_line,
@@ -47,103 +44,16 @@ from .execution import (
     auto_reply,
 )
 from .host import HostContext
+from .linker import linker_for, tls
 from .message import ENTRY_OF_KIND, Context, Kind, Message
 from .storage import Storage, read_required
-from .syscalls_abi import SYSCALL_SIGNATURES
-
-_tls = threading.local()
-
 
 # The C functions behind wasmtime-py's wrappers, called directly on the hot path.
-from wasmtime import _bindings as _raw  # noqa: E402
-
 _func_call = _raw._wasmtime_func_call
 _set_fuel = _raw._wasmtime_context_set_fuel
 _get_fuel = _raw._wasmtime_context_get_fuel
 _OUT_OF_FUEL = wasmtime.TrapCode.OUT_OF_FUEL.value
 _STACK_OVERFLOW = wasmtime.TrapCode.STACK_OVERFLOW.value
-_STOP_MSG = b"gexe: dispatch stopped by a syscall"
-_NO_FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)()
-# ctypes callbacks must outlive every Linker that uses them
-_CALLBACKS: dict[str, object] = {}
-
-
-_ARG_READERS = {
-    0: lambda r: (),
-    1: lambda r: (r[0].i32,),
-    2: lambda r: (r[0].i32, r[1].i32),
-    3: lambda r: (r[0].i32, r[1].i32, r[2].i32),
-    4: lambda r: (r[0].i32, r[1].i32, r[2].i32, r[3].i32),
-    5: lambda r: (r[0].i32, r[1].i32, r[2].i32, r[3].i32, r[4].i32),
-}
-
-
-def _callback(name: str, nparams: int, has_result: bool, fn=None):  # type: ignore[no-untyped-def]
-    """A raw (unchecked) wasmtime host callback for syscall `name`.
-
-    Arguments arrive as raw i32 slots; the result, if any, goes back in slot 0. A Python
-    exception never crosses into wasmtime: it is parked in this thread's `_tls.stop`
-    and WASM is stopped with a fresh trap.
-    """
-    fn = fn or host.SYSCALLS[name]
-
-    tls = _tls
-    args = _ARG_READERS[nparams]
-
-    def cb(env, caller, raw, n):  # type: ignore[no-untyped-def]
-        try:
-            result = fn(tls.ctx, *args(raw))
-            if has_result:
-                raw[0].i32 = result
-            return 0
-        except BaseException as e:  # noqa: BLE001 — every signal must stay on this thread
-            _tls.stop = e
-            trap = ffi.wasmtime_trap_new(ctypes.create_string_buffer(_STOP_MSG), len(_STOP_MSG))
-            return ctypes.cast(trap, ctypes.c_void_p).value
-
-    return ffi.wasmtime_func_unchecked_callback_t(cb)
-
-
-def session_linker(engine: wasmtime.Engine) -> wasmtime.Linker:
-    """This thread's Linker for `engine`, with every syscall bound."""
-    cache: dict[int, wasmtime.Linker] | None = getattr(_tls, "linkers", None)
-    if cache is None:
-        cache = _tls.linkers = {}
-    linker = cache.get(id(engine))
-    if linker is None:
-        linker = wasmtime.Linker(engine)
-        linker.allow_shadowing = True
-        vt = {0x7F: wasmtime.ValType.i32(), 0x7E: wasmtime.ValType.i64()}
-        module = b"env"
-        for name, (params, results) in SYSCALL_SIGNATURES.items():
-            assert all(p == 0x7F for p in params), "raw callbacks read i32 slots only"
-            cb = _CALLBACKS.get(name)
-            if cb is None:
-                cb = _CALLBACKS[name] = _callback(name, len(params), bool(results))
-            ftype = wasmtime.FuncType([vt[p] for p in params], [vt[r] for r in results])
-            raw_name = name.encode()
-            err = ffi.wasmtime_linker_define_func_unchecked(
-                linker.ptr(), ctypes.create_string_buffer(module), len(module),
-                ctypes.create_string_buffer(raw_name), len(raw_name), ftype.ptr(), cb,
-                None, _NO_FINALIZER)
-            if err:
-                raise wasmtime.WasmtimeError._from_ptr(err)
-        # the stack-height limiter's import (instrument.py), type () -> ()
-        for (mod, name), fn in INSTRUMENTATION_IMPORTS.items():
-            key = f"{mod}.{name}"
-            cb = _CALLBACKS.get(key)
-            if cb is None:
-                cb = _CALLBACKS[key] = _callback(key, 0, False, fn)
-            raw_mod, raw_name = mod.encode(), name.encode()
-            ftype = wasmtime.FuncType([], [])
-            err = ffi.wasmtime_linker_define_func_unchecked(
-                linker.ptr(), ctypes.create_string_buffer(raw_mod), len(raw_mod),
-                ctypes.create_string_buffer(raw_name), len(raw_name), ftype.ptr(), cb,
-                None, _NO_FINALIZER)
-            if err:
-                raise wasmtime.WasmtimeError._from_ptr(err)
-        cache[id(engine)] = linker
-    return linker
 
 
 class SessionError(RuntimeError):
@@ -166,7 +76,7 @@ class ProgramSession:
         store.set_fuel(1 << 40)  # instantiation consumes a little; per-message fuel is set in run()
         self.memory = memory = wasmtime.Memory(store, wasmtime.MemoryType(
             wasmtime.Limits(mem_pages, limits.MAX_PAGES)))
-        linker = session_linker(engine)
+        linker = linker_for(engine)
         linker.define(store, "env", "memory", memory)
         instance = linker.instantiate(store, code.module)
         exports = instance.exports(store)
@@ -230,16 +140,16 @@ class ProgramSession:
         c.base, c.size = self._base, self._size
         size_before = c.size
 
-        _tls.ctx = c
-        _tls.stop = None
+        tls.ctx = c
+        tls.stop = None
         trap = self._trap
         try:
             err = _func_call(self.ctx_ptr, func, self._no_args, 0, self._no_args, 0,
                              ctypes.byref(trap))
         finally:
-            _tls.ctx = None
-        stop: BaseException | None = _tls.stop
-        _tls.stop = None
+            tls.ctx = None
+        stop: BaseException | None = tls.stop
+        tls.stop = None
         fault: host.Trap | None = None
         native_overflow = False
         status, wait_blocks, inheritor = "success", 0, None
