@@ -1,0 +1,275 @@
+"""The compute step: fold one confirmed Ethereum block into the runtime and persist it.
+
+`Compute.apply(header, items)` runs in a worker thread (it blocks: WASM, LMDB fsync):
+
+1. one `BlockWriter` (one LMDB write transaction) is opened for the block;
+2. code uploads get their verdict (`events.code_verdict`); valid code is stored under
+   its id (the CAS key of the bytes is the code id) and every verdict recorded;
+3. runtime events are filtered deterministically — a `CreateProgram` whose code is not
+   valid here, or an event for a Mirror that is not one of our programs, is dropped;
+4. `Processor.process_block` folds them in; the new runtime state is snapshotted, the
+   block's result encoded (canonical JSON), and a `BlockRecord` put and made the head;
+5. everything commits at once. A crash leaves the previous block or this one.
+
+The result also carries `commitment`: the hash of the one-block `BatchCommitment`
+(`previous_committed_batch_hash` = zero) of this block's transitions and code verdicts,
+as the contracts define it — what a validator signs and gossips for this block.
+
+Invariants: the stored result and state root are a pure function of the chain's blocks
+(same inputs → byte-identical results on every validator); `head`/`state` are replaced
+atomically after a commit, so readers (RPC) always see a committed block.
+
+When modifying this part: the result encoding is read by the RPC and compared across
+validators in tests; the filtering rules are protocol.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gexe.contracts import (
+    ZERO_HASH,
+    BatchCommitment,
+    ChainCommitment,
+    CodeCommitment,
+    ReplyDetails,
+    StateTransition,
+    batch_hash,
+)
+from gexe.contracts import Message as EthMessage
+from gexe.node.records import BlockRecord, CodeVerdict
+from gexe.node.snapshot import load_runtime_state, store_runtime_state
+from gexe.node.store import Store
+from gexe.runtime import (
+    BlockInfo,
+    BlockResult,
+    CreateProgram,
+    Event,
+    ProcessingError,
+    Processor,
+    RuntimeState,
+    Transition,
+)
+from gexe.runtime.message import Message
+
+from .chain import Header
+from .events import CodeUpload, Item, code_verdict
+
+
+def hx(b: bytes) -> str:
+    return "0x" + bytes(b).hex()
+
+
+def _addr(actor_id: bytes) -> str:
+    return hx(actor_id[-20:])
+
+
+def eth_message(m: Message) -> EthMessage:
+    rd = ReplyDetails(m.reply_to, m.reply_code) if m.is_reply else ReplyDetails()
+    return EthMessage(m.id, _addr(m.destination), m.payload, m.value, rd, m.call)
+
+
+def state_transition(t: Transition) -> StateTransition:
+    return StateTransition(
+        _addr(t.program_id),
+        t.new_state_hash,
+        t.exited,
+        _addr(t.inheritor),
+        messages=tuple(eth_message(m) for m in t.messages),
+    )
+
+
+def block_commitment(
+    header: Header, transitions: Sequence[Transition], codes: Sequence[tuple[bytes, bool]]
+) -> BatchCommitment:
+    chains = (
+        (ChainCommitment(tuple(state_transition(t) for t in transitions), header.hash),)
+        if transitions
+        else ()
+    )
+    return BatchCommitment(
+        header.hash,
+        header.number,
+        ZERO_HASH,
+        chains,
+        tuple(CodeCommitment(cid, ok) for cid, ok in codes),
+    )
+
+
+def _message_json(m: Message) -> dict[str, Any]:
+    return {
+        "id": hx(m.id),
+        "source": hx(m.source),
+        "destination": hx(m.destination),
+        "payload": hx(m.payload),
+        "value": m.value,
+        "reply_to": hx(m.reply_to) if m.is_reply else None,
+        "reply_code": hx(m.reply_code) if m.is_reply else None,
+        "call": m.call,
+    }
+
+
+def result_json(
+    header: Header,
+    root: bytes,
+    result: BlockResult,
+    codes: Sequence[tuple[bytes, bool, str]],
+    commitment: bytes,
+    dropped: int,
+) -> dict[str, Any]:
+    return {
+        "number": header.number,
+        "hash": hx(header.hash),
+        "parent_hash": hx(header.parent_hash),
+        "timestamp": header.timestamp,
+        "state_root": hx(root),
+        "commitment": hx(commitment),
+        "transitions": [
+            {
+                "program_id": hx(t.program_id),
+                "new_state_hash": hx(t.new_state_hash),
+                "exited": t.exited,
+                "inheritor": hx(t.inheritor),
+                "messages": [_message_json(m) for m in t.messages],
+            }
+            for t in result.transitions
+        ],
+        "codes": [{"code_id": hx(c), "valid": ok, "reason": why} for c, ok, why in codes],
+        "gas_burned": result.gas_burned,
+        "rounds": result.rounds,
+        "queued_left": result.queued_left,
+        "dispatches": [
+            {
+                "program_id": hx(d.program_id),
+                "message_id": hx(d.message_id),
+                "kind": d.kind.name.lower(),
+                "status": d.status,
+                "gas_burned": d.gas_burned,
+                "explanation": d.explanation,
+            }
+            for d in result.dispatches
+        ],
+        "dropped_events": dropped,
+    }
+
+
+def encode_json(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class BlockOutcome:
+    record: BlockRecord
+    result: dict[str, Any]
+    commitment: bytes
+    dispatches: int
+    gas_burned: int
+
+
+class Compute:
+    """The validator's runtime state over its store. Not thread-safe for writers: one
+    task calls `apply`/`revert_to` at a time (from a worker thread); readers may read
+    `head` and `state` from any thread."""
+
+    def __init__(self, store: Store, *, workers: int = 1, keep_blocks: int = 256) -> None:
+        self.store = store
+        self.keep_blocks = keep_blocks
+        self.processor = Processor(storage=store, workers=workers)
+        self.head: BlockRecord | None = store.head()
+        self.state: RuntimeState = (
+            load_runtime_state(store, self.head.state_root) if self.head else RuntimeState()
+        )
+        self._since_prune = 0
+
+    def close(self) -> None:
+        self.processor.close()
+
+    def applied_headers(self, limit: int) -> list[Header]:
+        """The last `limit` applied blocks from the store, oldest first."""
+        out: list[Header] = []
+        rec = self.head
+        while rec is not None and len(out) < limit:
+            out.append(Header(rec.number, rec.hash, rec.parent_hash, rec.timestamp))
+            rec = self.store.block(rec.parent_hash) if rec.number > 0 else None
+        out.reverse()
+        return out
+
+    def result(self, rec: BlockRecord) -> dict[str, Any] | None:
+        data = self.store.read(rec.result)
+        return None if data is None else json.loads(data)
+
+    def apply(self, header: Header, items: Sequence[Item]) -> BlockOutcome:
+        store = self.store
+        prev = self.head
+        with store.begin_block() as w:
+            self.processor.storage = w
+            try:
+                known = set(self.state.programs)
+                codes: list[tuple[bytes, bool, str]] = []
+                events: list[Event] = []
+                dropped = 0
+                for it in items:
+                    if isinstance(it, CodeUpload):
+                        if w.code_verdict(it.code_id) is not None:
+                            dropped += 1  # already judged (a repeat request cannot happen)
+                            continue
+                        ok, why = code_verdict(it)
+                        if ok:
+                            assert it.code is not None
+                            w.write(it.code)
+                        w.put_code_verdict(it.code_id, CodeVerdict(ok, why))
+                        codes.append((it.code_id, ok, why))
+                    elif isinstance(it, CreateProgram):
+                        v = w.code_verdict(it.code_id)
+                        if it.program_id in known or v is None or not v.valid:
+                            dropped += 1
+                            continue
+                        known.add(it.program_id)
+                        events.append(it)
+                    elif it.program_id in known:
+                        events.append(it)
+                    else:
+                        dropped += 1
+                info = BlockInfo(header.number, header.timestamp)
+                try:
+                    state, result = self.processor.process_block(self.state, info, events)
+                except ProcessingError:  # deterministic: every validator does the same
+                    dropped += len(events)
+                    state, result = self.processor.process_block(self.state, info, [])
+                root = store_runtime_state(
+                    w,
+                    state,
+                    previous=prev.state_root if prev else None,
+                    changed=[t.program_id for t in result.transitions],
+                )
+                commitment = batch_hash(
+                    block_commitment(header, result.transitions, [(c, ok) for c, ok, _ in codes])
+                )
+                body = result_json(header, root, result, codes, commitment, dropped)
+                res = w.write(encode_json(body))
+                rec = BlockRecord(
+                    header.hash, header.number, header.parent_hash, header.timestamp, root, res
+                )
+                w.put_block(rec)
+                w.set_head(rec.hash)
+                w.commit()
+            finally:
+                self.processor.storage = store
+        self.head = rec
+        self.state = state
+        self._since_prune += 1
+        if self._since_prune >= 64:
+            self._since_prune = 0
+            store.prune_blocks(self.keep_blocks)
+        return BlockOutcome(rec, body, commitment, len(result.dispatches), result.gas_burned)
+
+    def revert_to(self, header: Header) -> None:
+        """Roll back to an applied block (the common ancestor of a reorg)."""
+        self.store.rollback_to(header.hash)
+        head = self.store.head()
+        assert head is not None and head.hash == header.hash
+        self.state = load_runtime_state(self.store, head.state_root)
+        self.head = head
