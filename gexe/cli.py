@@ -12,6 +12,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from . import __version__
 from ._errors import UserError
@@ -19,8 +20,15 @@ from .key_cmd import add_key_commands
 from .program_cmd import add_program_commands
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (argparse prints the whole usage block by default)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="gexe", description="gexe: Gear programs on Ethereum")
+    ap = _Parser(prog="gexe", description="gexe: Gear programs on Ethereum")
     ap.add_argument("--version", action="version", version=f"gexe {__version__}")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_program_commands(sub)

@@ -14,9 +14,9 @@ import subprocess
 import sys
 
 import pytest
+from gexe.runtime.ids import blake2b256
 
 from gexe import programs
-from gexe.runtime.ids import blake2b256
 
 PING = str(programs.path("ping"))
 
@@ -158,9 +158,6 @@ def test_user_errors(tmp_path, capsys):
         assert_one_line_error(run_main(capsys, *args), needle)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "cli.py: argparse usage errors print the usage block plus the error (several lines), "
-    "against the CLI's one-line rule"))
 def test_usage_error_is_one_line(capsys):
     with pytest.raises(SystemExit) as e:
         run_main(capsys, "program", "run", PING, "--max-gas", "lots")
