@@ -99,5 +99,9 @@ interface IRouter {
 
     function startNextEra() external;
 
+    /// @notice Accept a batch signed by the current era's validators and apply it.
+    /// @param signatures 65-byte ECDSA signatures (r ‖ s ‖ v, low s) over
+    ///        `batchDigest(Gear.batchHash(batch))`, ordered by the signers' index in
+    ///        `validators()`; together they must hold strictly more than 2/3 of `totalStake()`.
     function commitBatch(Gear.BatchCommitment calldata batch, bytes[] calldata signatures) external;
 }

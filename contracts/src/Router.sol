@@ -19,7 +19,10 @@ import {SSTORE2} from "./SSTORE2.sol";
 /// @dev Batch acceptance (see contracts/README.md): the batch extends the latest committed one,
 ///      its block is a recent ancestor, and signers of the current era holding strictly more
 ///      than 2/3 of the era's stake signed its EIP-712 digest. Signatures come in
-///      validator-set order; an unknown, repeated or out-of-order signer reverts.
+///      validator-set order; an unknown, repeated or out-of-order signer reverts. As in
+///      Vara.eth, transitions are applied while the batch is hashed (each Mirror returns the
+///      hash of what it applied) and the signatures are checked over that hash at the end of
+///      the same transaction, which reverts as a whole if they do not hold.
 contract Router is IRouter, Ownable, EIP712, ReentrancyGuardTransient {
     /// @notice EIP-712 type of what validators sign.
     bytes32 public constant BATCH_TYPEHASH = keccak256("BatchCommitment(bytes32 batchHash)");
