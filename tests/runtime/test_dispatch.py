@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from conftest import call, create, deploy, durable, emitted
-from wat import module
-
 from gexe.runtime import DEFAULT_USER, Sandbox, codes, limits
 from gexe.runtime.ids import outgoing_message_id, reply_message_id
 from gexe.runtime.state import Status, load_allocations
+from sandbox_helpers import call, create, deploy, durable, emitted
+from wat import module
 
 OK = module(handle="")  # does nothing: gets the automatic reply
 
@@ -152,7 +151,7 @@ def test_traps(small_sb, body, code):
 
 
 def test_out_of_gas_burns_the_whole_limit(small_sb):
-    from conftest import SMALL_GAS
+    from sandbox_helpers import SMALL_GAS
 
     pid = deploy(small_sb, module(handle="(loop $l (br $l))"))
     exec_before = small_sb.program_state(pid).executable_balance
@@ -305,7 +304,7 @@ ENDINGS = {
 @pytest.mark.parametrize("ending", [
     pytest.param(k) for k in ENDINGS])
 def test_wasm_and_syscall_gas_add_up(small_sb, ending):
-    from conftest import SMALL_GAS
+    from sandbox_helpers import SMALL_GAS
 
     loops, syscalls = _over_budget(SMALL_GAS)
     sb = small_sb

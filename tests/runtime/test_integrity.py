@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import random
 
-from conftest import SMALL_GAS, call, deploy
+from gexe.runtime import CodeError, Sandbox, codes, user, validate
+from gexe.runtime.ids import ZERO_ID
+from sandbox_helpers import SMALL_GAS, call, deploy
 from wat import module
 
 from gexe import programs
-from gexe.runtime import CodeError, Sandbox, codes, user, validate
-from gexe.runtime.ids import ZERO_ID
 
 
 def code(name: str) -> bytes:
@@ -147,10 +147,9 @@ def test_random_syscall_programs():
     message ends with a Gear reply code, no syscall ever fails inside the host (that
     would surface as an "internal syscall error"), and failed dispatches change nothing
     but the executable balance."""
-    from conftest import durable
-    from wat import OBSERVER
-
     from gexe.runtime.syscalls_abi import SYSCALL_SIGNATURES
+    from sandbox_helpers import durable
+    from wat import OBSERVER
 
     rng = random.Random(99)
     args32 = [0, 1, 2, 32, 0x1000, 0xFFFF, 0x1FFC0, 0x1FFFF, 0x20000, 0x7FFFFFFF, -1, -16]

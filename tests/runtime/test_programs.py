@@ -9,13 +9,13 @@ from __future__ import annotations
 import struct
 
 import pytest
-from conftest import SMALL_GAS, call, create, deploy, durable
-from wat import OBSERVER
-
-from gexe import programs
 from gexe.runtime import DEFAULT_USER, codes, user
 from gexe.runtime.ids import outgoing_message_id
 from gexe.runtime.state import Status
+from sandbox_helpers import SMALL_GAS, call, create, deploy, durable
+from wat import OBSERVER
+
+from gexe import programs
 
 MANUAL = codes.SUCCESS_MANUAL
 M64 = (1 << 64) - 1

@@ -9,13 +9,12 @@ values come from Gear's ABI (runtime/ABI.md), never from running the runtime.
 from __future__ import annotations
 
 import pytest
-from conftest import call, deploy, durable, emitted
-from wat import NO_VALUE, OBSERVER, module, wat_bytes
-
 from gexe.runtime import DEFAULT_USER, Sandbox, codes, limits, user
 from gexe.runtime.codes import SyscallError as E
 from gexe.runtime.ids import outgoing_message_id, reply_message_id
 from gexe.runtime.state import Status, load_allocations, load_pages
+from sandbox_helpers import call, deploy, durable, emitted
+from wat import OBSERVER, module
 
 SRC = user("0x" + "ab" * 20)
 MANUAL, AUTO = codes.SUCCESS_MANUAL, codes.SUCCESS_AUTO

@@ -5,13 +5,13 @@ from __future__ import annotations
 import random
 
 import pytest
+from gexe.runtime import CodeError, limits, validate
+from gexe.runtime.ids import blake2b256
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from wat import module, syscall_import, wat
 
 from gexe import programs
-from gexe.runtime import CodeError, limits, validate
-from gexe.runtime.ids import blake2b256
 
 MEM = '(import "env" "memory" (memory 2))'
 HANDLE = '(func (export "handle"))'

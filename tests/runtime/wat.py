@@ -21,7 +21,6 @@ from __future__ import annotations
 import re
 
 import wasmtime
-
 from gexe.runtime.ids import actor_from_address
 from gexe.runtime.syscalls_abi import SYSCALL_SIGNATURES
 
