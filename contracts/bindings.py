@@ -82,13 +82,19 @@ def transact(
     tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, poll_latency=0.01)
     if receipt["status"] != 1:
-        replay = {k: tx[k] for k in ("from", "to", "data", "value") if k in tx}  # type: ignore[literal-required]
+        # Replay at the parent block with the same gas to learn why (a revert reason, or none
+        # when it ran out of gas).
+        replay = {k: tx[k] for k in ("from", "to", "data", "value", "gas") if k in tx}  # type: ignore[literal-required]
         try:
             w3.eth.call(replay, receipt["blockNumber"] - 1)  # type: ignore[arg-type]
         except ContractLogicError as exc:
             data = _revert_data(exc)
             raise ContractRevert(decode_error(data), data, str(exc)) from exc
-        raise ContractRevert(None, b"", f"transaction {tx_hash.hex()} failed (out of gas?)")
+        except Exception:  # noqa: BLE001 - e.g. out of gas: no revert data to decode
+            pass
+        raise ContractRevert(
+            None, b"", f"transaction 0x{bytes(tx_hash).hex()} failed (out of gas?)"
+        )
     return receipt
 
 

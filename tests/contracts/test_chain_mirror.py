@@ -10,7 +10,7 @@ from chainkit import Net, message, reply, reverts
 from eth_abi import encode as abi_encode
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
-from gexe.contracts import ContractRevert, ValueClaim, eth_message_id, to_abi
+from gexe.contracts import ValueClaim, eth_message_id, to_abi
 from gexe.contracts.bindings import Binding
 
 CALLBACK_GAS = 500_000
@@ -382,7 +382,7 @@ def test_too_little_gas_for_a_callback_reverts_instead_of_failing_it(
     r = reply(probe.address, os.urandom(32), b"\x01\x02\x03\x04", call=True)
     batch = net.batch([net.transition(mirror, r)])
     before = net.router.latest_committed_batch_hash()
-    with pytest.raises(ContractRevert):
+    with reverts("InsufficientGasForCallback"):
         net.commit(batch, gas=400_000)
     assert net.router.latest_committed_batch_hash() == before
     # With gas estimated, the same batch goes through and reports the failed callback.

@@ -187,6 +187,15 @@ def test_set_mirror_once_by_owner_for_this_router(net: Net) -> None:
         fresh.send(net.owner, "setMirror", own)
 
 
+def test_constructors_reject_zero_addresses(net: Net) -> None:
+    zero = "0x" + "00" * 20
+    for args in ((net.deployment.wrapped_vara, zero), (zero, net.deployment.staking)):
+        with reverts("ZeroAddress"):
+            deploy_contract(net.w3, "Router", net.owner, net.owner.address, *args, 60)
+    with reverts("ZeroAddress"):
+        deploy_contract(net.w3, "Staking", net.owner, net.owner.address, zero, 10, 1, 8)
+
+
 def test_router_accepts_wei_only_from_programs(net: Net) -> None:
     with reverts("UnknownProgram"):
         net.raw_call(net.deployment.router, value=1)
