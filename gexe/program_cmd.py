@@ -51,11 +51,16 @@ def parse_payload(text: str, what: str) -> bytes:
     """`0x…` is hex, anything else is UTF-8 text."""
     if text.startswith(("0x", "0X")):
         try:
-            return bytes.fromhex(text[2:])
+            data = bytes.fromhex(text[2:])
         except ValueError:
             raise UserError(f"{what} {text!r} is not valid hex; give 0x followed by an even "
                             "number of hex digits, or plain text") from None
-    return text.encode("utf-8")
+    else:
+        data = text.encode("utf-8")
+    if len(data) > limits.MAX_PAYLOAD_SIZE:
+        raise UserError(f"{what}: payload of {len(data)} bytes exceeds the "
+                        f"{limits.MAX_PAYLOAD_SIZE}-byte message limit")
+    return data
 
 
 def _read_code(path: Path) -> bytes:

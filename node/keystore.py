@@ -28,13 +28,20 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
-from eth_utils import to_checksum_address
+from typing import TYPE_CHECKING, Any
 
 from .logging import add_secret
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+# eth_account takes about a second to import; only commands that use keys pay for it.
+
+
+def _account():  # type: ignore[no-untyped-def]
+    from eth_account import Account
+
+    return Account
 
 DEFAULT_SCRYPT_N = 262_144  # eth-account's and geth's standard cost
 DEFAULT_KEYSTORE = Path("~/.gexe/keystore")
@@ -174,14 +181,14 @@ def _save(
         raise KeystoreError(f"scrypt cost {n} must be a power of two")
     d = ensure_keystore_dir(directory)
     try:
-        account = Account.from_key(raw)
+        account = _account().from_key(raw)
     except (ValueError, TypeError):
         raise KeystoreError("the private key is not a valid secp256k1 key") from None
     add_secret(raw)
     for info in list_keys(d):
         if info.address == account.address:
             raise KeystoreError(f"key {account.address} is already in {d} ({info.path.name})")
-    blob = Account.encrypt(raw, password, kdf="scrypt", iterations=n)
+    blob = _account().encrypt(raw, password, kdf="scrypt", iterations=n)
     path = _write_new(d, _file_name(account.address), json.dumps(blob).encode())
     return KeyInfo(account.address, path)
 
@@ -249,6 +256,8 @@ def _read_json(path: Path) -> dict[str, Any]:
 def _address(data: Mapping[str, Any], path: Path) -> str:
     raw = data.get("address")
     try:
+        from eth_utils import to_checksum_address
+
         return to_checksum_address("0x" + str(raw).removeprefix("0x"))
     except ValueError:
         raise KeystoreError(f"{path}: keystore file has no valid 'address'") from None
@@ -295,7 +304,7 @@ def load_key(
     data = _read_json(path)
     address = _address(data, path)
     try:
-        raw = Account.decrypt(data, password)
+        raw = _account().decrypt(data, password)
     except ValueError as e:
         if "MAC mismatch" in str(e):
             raise KeystoreError(
@@ -307,7 +316,7 @@ def load_key(
             "damaged or use an unsupported cipher"
         ) from None
     add_secret(bytes(raw))
-    account = Account.from_key(raw)
+    account = _account().from_key(raw)
     if account.address != address:
         raise KeystoreError(
             f"{path}: decrypts to {account.address}, not the {address} it "

@@ -84,6 +84,9 @@ class Sandbox:
     def send(self, program_id: bytes, payload: bytes = b"", *, source: bytes = DEFAULT_USER,
              value: int = 0) -> bytes:
         """Queue a message from a user; return its id (Gear's external-message id)."""
+        if len(payload) > limits.MAX_PAYLOAD_SIZE:
+            raise ValueError(f"payload of {len(payload)} bytes exceeds the "
+                             f"{limits.MAX_PAYLOAD_SIZE}-byte message limit")
         mid = blake2b256(b"external", (self.height + 1).to_bytes(4, "little"), source,
                          self._nonce.to_bytes(16, "little"))
         self._nonce += 1
