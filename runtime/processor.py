@@ -124,7 +124,7 @@ class _Program:
     """Mutable working copy of one program for the duration of a block."""
 
     __slots__ = ("id", "base_hash", "state", "storage", "_pages", "_allocs", "_queue",
-                 "_wait", "dirty", "outbox", "to_eth", "records")
+                 "_wait", "dirty", "outbox", "to_eth", "records", "exit_value")
 
     def __init__(self, pid: bytes, state: ProgramState, base_hash: bytes | None,
                  storage: Storage) -> None:
@@ -140,6 +140,7 @@ class _Program:
         self.outbox: list[Outgoing] = []
         self.to_eth: list[Message] = []
         self.records: list[DispatchRecord] = []
+        self.exit_value = 0  # balance handed to the inheritor after this round
 
     @property
     def pages(self) -> dict[int, bytes]:
@@ -435,7 +436,10 @@ class Processor:
             p.set(status=Status.ACTIVE)
         if out.status == "exit":
             assert out.inheritor is not None
-            p.set(status=Status.EXITED, inheritor=out.inheritor)
+            # The balance goes to the inheritor: credited after the round when it is a
+            # program; an Ethereum inheritor is paid by the Mirror from the transition.
+            p.exit_value = p.state.balance
+            p.set(status=Status.EXITED, inheritor=out.inheritor, balance=0)
 
         for mid, delay in out.wakes:
             entry = p.waitlist.get(mid)
@@ -457,6 +461,11 @@ class Processor:
     def _deliver(self, work: dict[bytes, _Program], get, block: BlockInfo) -> None:  # type: ignore[no-untyped-def]
         for pid in sorted(work):
             src = work[pid]
+            if src.exit_value:
+                heir = get(src.state.inheritor)
+                if heir is not None:
+                    heir.set(balance=heir.state.balance + src.exit_value)
+                src.exit_value = 0
             if not src.outbox:
                 continue
             box, src.outbox = src.outbox, []
