@@ -26,7 +26,9 @@ def mandel_payload(size: int, max_iter: int = 256) -> bytes:
     return struct.pack("<qqqIII", -2 * Q28, -(3 * Q28) // 2, step, size, size, max_iter)
 
 
-def sandbox_with(name: str, count: int, *, workers: int = 1, salt: str = "") -> tuple[Sandbox, list[bytes]]:
+def sandbox_with(
+    name: str, count: int, *, workers: int = 1, salt: str = ""
+) -> tuple[Sandbox, list[bytes]]:
     """A sandbox with `count` initialised instances of example program `name`."""
     sb = Sandbox(workers=workers)
     code_id = sb.upload_code(programs.path(name).read_bytes())
@@ -39,7 +41,9 @@ def best_of(fn: Callable[[], float], rounds: int) -> float:
     return max(fn() for _ in range(rounds))
 
 
-def side_by_side(a: Callable[[], float], b: Callable[[], float], rounds: int) -> tuple[float, float]:
+def side_by_side(
+    a: Callable[[], float], b: Callable[[], float], rounds: int
+) -> tuple[float, float]:
     """Run a and b alternately `rounds` times; return the best rate of each."""
     ra, rb = [], []
     for _ in range(rounds):
@@ -51,8 +55,9 @@ def side_by_side(a: Callable[[], float], b: Callable[[], float], rounds: int) ->
 class RawCaller:
     """Calls an export through wasmtime's raw C API with preallocated arguments."""
 
-    def __init__(self, store: wasmtime.Store, func: wasmtime.Func, nparams: int,
-                 nresults: int) -> None:
+    def __init__(
+        self, store: wasmtime.Store, func: wasmtime.Func, nparams: int, nresults: int
+    ) -> None:
         self.store, self.func = store, func  # keep them alive: the pointers below borrow
         self.ctx = store._context()
         self.fref = ctypes.byref(func._func)
@@ -71,8 +76,9 @@ class RawCaller:
         self.params[i].of.i32 = v
 
     def __call__(self) -> None:
-        err = ffi.wasmtime_func_call(self.ctx, self.fref, self.params, self.np, self.results,
-                                     self.nr, self.tref)
+        err = ffi.wasmtime_func_call(
+            self.ctx, self.fref, self.params, self.np, self.results, self.nr, self.tref
+        )
         if err or self.trap:
             raise RuntimeError("bare call trapped")
 

@@ -60,20 +60,22 @@ def main() -> dict:
     fuel()
     expect = fuel.results[0].of.i64
     progress(f"compute: {rounds} alternating rounds of {n} {TILE}x{TILE} tiles")
-    proc, bare = side_by_side(lambda: processor_rate(n, expect), lambda: bare_rate(fuel, n),
-                              rounds)
+    proc, bare = side_by_side(lambda: processor_rate(n, expect), lambda: bare_rate(fuel, n), rounds)
     bare_nf = max(bare_rate(nofuel, n) for _ in range(rounds))
-    return emit("compute", {
-        "tile": f"{TILE}x{TILE}, max_iter 256",
-        "iterations_per_tile": expect,
-        "messages": n,
-        "processor_tiles_per_s": round(proc, 1),
-        "bare_tiles_per_s": round(bare, 1),
-        "bare_no_fuel_tiles_per_s": round(bare_nf, 1),
-        "compute_ratio": round(proc / bare, 3),
-        "compute_ratio_vs_no_fuel": round(proc / bare_nf, 3),
-        "target_compute_ratio": 0.9,
-    })
+    return emit(
+        "compute",
+        {
+            "tile": f"{TILE}x{TILE}, max_iter 256",
+            "iterations_per_tile": expect,
+            "messages": n,
+            "processor_tiles_per_s": round(proc, 1),
+            "bare_tiles_per_s": round(bare, 1),
+            "bare_no_fuel_tiles_per_s": round(bare_nf, 1),
+            "compute_ratio": round(proc / bare, 3),
+            "compute_ratio_vs_no_fuel": round(proc / bare_nf, 3),
+            "target_compute_ratio": 0.9,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -72,8 +72,13 @@ class Harness:
         def gr_panic(p, n):  # type: ignore[no-untyped-def]
             raise RuntimeError("panic")
 
-        stubs = {"gr_size": gr_size, "gr_read": gr_read, "gr_reply": gr_reply,
-                 "gr_reply_input": gr_reply_input, "gr_panic": gr_panic}
+        stubs = {
+            "gr_size": gr_size,
+            "gr_read": gr_read,
+            "gr_reply": gr_reply,
+            "gr_reply_input": gr_reply_input,
+            "gr_panic": gr_panic,
+        }
         self._keep = []
         for imp in module.imports:
             if imp.name == "memory":
@@ -92,9 +97,16 @@ class Harness:
                 self._keep.append(c)
                 mod, name = b"env", imp.name.encode()
                 err = ffi.wasmtime_linker_define_func_unchecked(
-                    linker.ptr(), ctypes.create_string_buffer(mod), len(mod),
-                    ctypes.create_string_buffer(name), len(name), ftype.ptr(), c, None,
-                    ctypes.CFUNCTYPE(None, ctypes.c_void_p)())
+                    linker.ptr(),
+                    ctypes.create_string_buffer(mod),
+                    len(mod),
+                    ctypes.create_string_buffer(name),
+                    len(name),
+                    ftype.ptr(),
+                    c,
+                    None,
+                    ctypes.CFUNCTYPE(None, ctypes.c_void_p)(),
+                )
                 assert not err
             else:
                 linker.define_func("env", imp.name, ftype, fn)
@@ -120,16 +132,19 @@ def main() -> dict:
     full, harness = side_by_side(lambda: full_rate(n), lambda: std.rate(n), rounds)
     full2, harness_raw = side_by_side(lambda: full_rate(n), lambda: raw.rate(n), rounds)
     full = max(full, full2)
-    return emit("overhead", {
-        "messages": n,
-        "rounds": rounds,
-        "processor_msgs_per_s": round(full),
-        "harness_msgs_per_s": round(harness),
-        "harness_raw_stubs_msgs_per_s": round(harness_raw),
-        "overhead_ratio": round(full / harness, 3),
-        "overhead_ratio_raw_stubs": round(full / harness_raw, 3),
-        "target_overhead_ratio": 0.5,
-    })
+    return emit(
+        "overhead",
+        {
+            "messages": n,
+            "rounds": rounds,
+            "processor_msgs_per_s": round(full),
+            "harness_msgs_per_s": round(harness),
+            "harness_raw_stubs_msgs_per_s": round(harness_raw),
+            "overhead_ratio": round(full / harness, 3),
+            "overhead_ratio_raw_stubs": round(full / harness_raw, 3),
+            "target_overhead_ratio": 0.5,
+        },
+    )
 
 
 if __name__ == "__main__":

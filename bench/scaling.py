@@ -14,7 +14,9 @@ from _common import emit, parser, progress
 from _runtime import mandel_payload, sandbox_with
 
 
-def block_rate(program: str, programs: int, per: int, payload: bytes, workers: int) -> tuple[float, tuple]:
+def block_rate(
+    program: str, programs: int, per: int, payload: bytes, workers: int
+) -> tuple[float, tuple]:
     sb, pids = sandbox_with(program, programs, workers=workers)
     try:
         for _ in range(per):
@@ -31,7 +33,9 @@ def block_rate(program: str, programs: int, per: int, payload: bytes, workers: i
         sb.close()
 
 
-def measure(program: str, programs: int, per: int, payload: bytes, rounds: int) -> tuple[float, float, float]:
+def measure(
+    program: str, programs: int, per: int, payload: bytes, rounds: int
+) -> tuple[float, float, float]:
     r1, r2 = [], []
     for _ in range(rounds):
         a, s1 = block_rate(program, programs, per, payload, 1)
@@ -49,12 +53,18 @@ def main() -> dict:
     c1, c2, cs = measure("mandelbrot", 16, 4 if args.quick else 8, mandel_payload(64), rounds)
     progress("scaling: message-heavy block")
     m1, m2, ms = measure("ping", 64, 20 if args.quick else 40, b"PING", rounds)
-    return emit("scaling", {
-        "compute_msgs_per_s_1t": round(c1, 1), "compute_msgs_per_s_2t": round(c2, 1),
-        "messages_msgs_per_s_1t": round(m1), "messages_msgs_per_s_2t": round(m2),
-        "scaling_compute_2t": round(cs, 3), "scaling_messages_2t": round(ms, 3),
-        "target_scaling_compute_2t": 1.7,
-    })
+    return emit(
+        "scaling",
+        {
+            "compute_msgs_per_s_1t": round(c1, 1),
+            "compute_msgs_per_s_2t": round(c2, 1),
+            "messages_msgs_per_s_1t": round(m1),
+            "messages_msgs_per_s_2t": round(m2),
+            "scaling_compute_2t": round(cs, 3),
+            "scaling_messages_2t": round(ms, 3),
+            "target_scaling_compute_2t": 1.7,
+        },
+    )
 
 
 if __name__ == "__main__":

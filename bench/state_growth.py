@@ -41,12 +41,18 @@ def main() -> dict:
         t_big = min(t_big, touch_time(big, touched, blocks))
     small.close()
     big.close()
-    return emit("state_growth", {
-        "programs_small": 10, "programs_big": big_n, "touched": 10,
-        "block_ms_small": round(t_small * 1e3, 3), "block_ms_big": round(t_big * 1e3, 3),
-        "state_growth_ratio": round(t_big / t_small, 3),
-        "target_state_growth_ratio": 1.5,
-    })
+    return emit(
+        "state_growth",
+        {
+            "programs_small": 10,
+            "programs_big": big_n,
+            "touched": 10,
+            "block_ms_small": round(t_small * 1e3, 3),
+            "block_ms_big": round(t_big * 1e3, 3),
+            "state_growth_ratio": round(t_big / t_small, 3),
+            "target_state_growth_ratio": 1.5,
+        },
+    )
 
 
 if __name__ == "__main__":

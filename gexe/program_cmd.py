@@ -32,17 +32,38 @@ def add_program_commands(sub: argparse._SubParsersAction) -> None:  # type: igno
 
     r = psub.add_parser("run", help="run a program in the local sandbox and print replies")
     r.add_argument("file", type=Path)
-    r.add_argument("--init", default="", metavar="PAYLOAD",
-                   help="init payload: 0x-hex or text (default: empty)")
-    r.add_argument("--send", action="append", default=[], metavar="PAYLOAD",
-                   help="message payload (0x-hex or text); repeat to send several")
-    r.add_argument("--source", default=None, metavar="ADDR",
-                   help="sender's Ethereum address (default: anvil's first account)")
+    r.add_argument(
+        "--init",
+        default="",
+        metavar="PAYLOAD",
+        help="init payload: 0x-hex or text (default: empty)",
+    )
+    r.add_argument(
+        "--send",
+        action="append",
+        default=[],
+        metavar="PAYLOAD",
+        help="message payload (0x-hex or text); repeat to send several",
+    )
+    r.add_argument(
+        "--source",
+        default=None,
+        metavar="ADDR",
+        help="sender's Ethereum address (default: anvil's first account)",
+    )
     r.add_argument("--value", type=int, default=0, help="value attached to each message")
-    r.add_argument("--max-gas", type=int, default=limits.MAX_GAS_PER_MESSAGE,
-                   help="gas limit per message (default: %(default)s)")
-    r.add_argument("--blocks", type=int, default=20,
-                   help="blocks to wait for each reply (default: %(default)s)")
+    r.add_argument(
+        "--max-gas",
+        type=int,
+        default=limits.MAX_GAS_PER_MESSAGE,
+        help="gas limit per message (default: %(default)s)",
+    )
+    r.add_argument(
+        "--blocks",
+        type=int,
+        default=20,
+        help="blocks to wait for each reply (default: %(default)s)",
+    )
     r.add_argument("--json", action="store_true", help="print results as JSON")
     r.set_defaults(func=cmd_run)
 
@@ -53,13 +74,17 @@ def parse_payload(text: str, what: str) -> bytes:
         try:
             data = bytes.fromhex(text[2:])
         except ValueError:
-            raise UserError(f"{what} {text!r} is not valid hex; give 0x followed by an even "
-                            "number of hex digits, or plain text") from None
+            raise UserError(
+                f"{what} {text!r} is not valid hex; give 0x followed by an even "
+                "number of hex digits, or plain text"
+            ) from None
     else:
         data = text.encode("utf-8")
     if len(data) > limits.MAX_PAYLOAD_SIZE:
-        raise UserError(f"{what}: payload of {len(data)} bytes exceeds the "
-                        f"{limits.MAX_PAYLOAD_SIZE}-byte message limit")
+        raise UserError(
+            f"{what}: payload of {len(data)} bytes exceeds the "
+            f"{limits.MAX_PAYLOAD_SIZE}-byte message limit"
+        )
     return data
 
 
@@ -82,8 +107,7 @@ def _source(arg: str | None) -> bytes:
     except ValueError:
         raw = b""
     if len(raw) not in (20, 32):
-        raise UserError(f"--source {arg!r} is not an Ethereum address; give 0x and 40 hex "
-                        "digits")
+        raise UserError(f"--source {arg!r} is not an Ethereum address; give 0x and 40 hex digits")
     return user(raw)
 
 
@@ -93,15 +117,27 @@ def cmd_validate(args: argparse.Namespace) -> int:
         info = validate(code)
     except CodeError as e:
         if args.json:
-            print(json.dumps({"file": str(args.file), "valid": False, "reason": e.reason,
-                              "detail": e.detail}))
+            print(
+                json.dumps(
+                    {"file": str(args.file), "valid": False, "reason": e.reason, "detail": e.detail}
+                )
+            )
         raise UserError(f"{args.file}: invalid program: {e}") from None
     if args.json:
-        print(json.dumps({"file": str(args.file), "valid": True,
-                          "code_id": "0x" + info.code_id.hex(), "size": info.size,
-                          "static_pages": info.static_pages, "stack_end": info.stack_end,
-                          "exports": sorted(info.exports),
-                          "syscalls": sorted(info.syscalls)}))
+        print(
+            json.dumps(
+                {
+                    "file": str(args.file),
+                    "valid": True,
+                    "code_id": "0x" + info.code_id.hex(),
+                    "size": info.size,
+                    "static_pages": info.static_pages,
+                    "stack_end": info.stack_end,
+                    "exports": sorted(info.exports),
+                    "syscalls": sorted(info.syscalls),
+                }
+            )
+        )
     else:
         print(f"{args.file}: valid Vara.eth program")
         print(f"  code id      0x{info.code_id.hex()}")
@@ -181,9 +217,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             "code_id": "0x" + code_id.hex(),
             "program_id": "0x" + pid.hex(),
             "results": results,
-            "messages": [{"id": "0x" + m.id.hex(), "destination": "0x" + m.destination.hex(),
-                          "payload_hex": "0x" + m.payload.hex(), "value": m.value}
-                         for m in others],
+            "messages": [
+                {
+                    "id": "0x" + m.id.hex(),
+                    "destination": "0x" + m.destination.hex(),
+                    "payload_hex": "0x" + m.payload.hex(),
+                    "value": m.value,
+                }
+                for m in others
+            ],
             "state_hash": "0x" + sb.state_hash(pid).hex(),
             "blocks": sb.height,
         }

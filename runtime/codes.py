@@ -28,10 +28,21 @@ ERR_UNINITIALIZED = bytes((1, 2, 2, 0))
 ERR_PROGRAM_NOT_CREATED = bytes((1, 2, 3, 0))
 ERR_REMOVED_FROM_WAITLIST = bytes((1, 3, 0, 0))
 
-_EXECUTION = ["RanOutOfGas", "MemoryOverflow", "BackendError", "UserspacePanic",
-              "UnreachableInstruction", "StackLimitExceeded"]
-_UNAVAILABLE = ["ProgramExited", "InitializationFailure", "Uninitialized",
-                "ProgramNotCreated", "ReinstrumentationFailure"]
+_EXECUTION = [
+    "RanOutOfGas",
+    "MemoryOverflow",
+    "BackendError",
+    "UserspacePanic",
+    "UnreachableInstruction",
+    "StackLimitExceeded",
+]
+_UNAVAILABLE = [
+    "ProgramExited",
+    "InitializationFailure",
+    "Uninitialized",
+    "ProgramNotCreated",
+    "ReinstrumentationFailure",
+]
 
 
 def is_success(code: bytes) -> bool:

@@ -127,8 +127,9 @@ class CodeCache:
         if self.cache_dir is None:
             return None
         tag = hashlib.blake2b(
-            f"{ENGINE_VERSION}/{wasmtime.__version__ if hasattr(wasmtime, '__version__') else ''}"
-            .encode(), digest_size=8).hexdigest()
+            f"{ENGINE_VERSION}/{wasmtime.__version__ if hasattr(wasmtime, '__version__') else ''}".encode(),
+            digest_size=8,
+        ).hexdigest()
         return self.cache_dir / f"{code_id.hex()}.{tag}.cwasm"
 
     def _compile(self, code: bytes, code_id: bytes) -> wasmtime.Module:
@@ -148,13 +149,15 @@ class CodeCache:
         return module
 
 
-def _instantiation_image(engine: wasmtime.Engine, module: wasmtime.Module,
-                         info: CodeInfo) -> dict[int, bytes]:
+def _instantiation_image(
+    engine: wasmtime.Engine, module: wasmtime.Module, info: CodeInfo
+) -> dict[int, bytes]:
     """Non-zero gear pages of fresh memory right after instantiation (data segments)."""
     store = wasmtime.Store(engine)
     store.set_fuel(1 << 40)  # instantiation itself consumes a little fuel
-    memory = wasmtime.Memory(store, wasmtime.MemoryType(
-        wasmtime.Limits(info.static_pages, limits.MAX_PAGES)))
+    memory = wasmtime.Memory(
+        store, wasmtime.MemoryType(wasmtime.Limits(info.static_pages, limits.MAX_PAGES))
+    )
     linker = linker_for(engine)
     linker.define(store, "env", "memory", memory)
     linker.instantiate(store, module)
@@ -193,17 +196,42 @@ class Outcome:
 def error_reply(msg: Message, program_id: bytes, code: bytes, payload: bytes = b"") -> Message:
     """Gear's error reply: the message's value goes back unless it was already credited."""
     value = msg.value if msg.context is None else 0
-    return Message(reply_message_id(msg.id), Kind.REPLY, program_id, msg.source, payload,
-                   value, reply_to=msg.id, reply_code=code, call=msg.call)
+    return Message(
+        reply_message_id(msg.id),
+        Kind.REPLY,
+        program_id,
+        msg.source,
+        payload,
+        value,
+        reply_to=msg.id,
+        reply_code=code,
+        call=msg.call,
+    )
 
 
 def auto_reply(msg: Message, program_id: bytes) -> Message:
-    return Message(reply_message_id(msg.id), Kind.REPLY, program_id, msg.source, b"", 0,
-                   reply_to=msg.id, reply_code=codes.SUCCESS_AUTO, call=msg.call)
+    return Message(
+        reply_message_id(msg.id),
+        Kind.REPLY,
+        program_id,
+        msg.source,
+        b"",
+        0,
+        reply_to=msg.id,
+        reply_code=codes.SUCCESS_AUTO,
+        call=msg.call,
+    )
 
 
-def _trap_outcome(msg: Message, program_id: bytes, gas: int, code: bytes, why: str,
-                  payload: bytes = b"", debug: list[str] | None = None) -> Outcome:
+def _trap_outcome(
+    msg: Message,
+    program_id: bytes,
+    gas: int,
+    code: bytes,
+    why: str,
+    payload: bytes = b"",
+    debug: list[str] | None = None,
+) -> Outcome:
     reply = None if msg.kind == Kind.REPLY else error_reply(msg, program_id, code, payload)
     return Outcome("trap", gas, reply=reply, explanation=why, debug=debug or [])
 

@@ -183,8 +183,9 @@ class HostContext:
         self.nonce += 1
         return n
 
-    def commit_send(self, dest: bytes, payload: bytes, value: int, delay: int,
-                    nonce: int) -> tuple[int, bytes]:
+    def commit_send(
+        self, dest: bytes, payload: bytes, value: int, delay: int, nonce: int
+    ) -> tuple[int, bytes]:
         if dest == SYSTEM_ID:
             raise backend_error("sending to the system actor is forbidden")
         # Gear's order: value (charged before the message context is touched), then
@@ -218,8 +219,17 @@ class HostContext:
         self.reply_buf.clear()
         m = self.message
         rid = reply_message_id(m.id)
-        self.reply = Message(rid, Kind.REPLY, self.program_id, m.source, full, value,
-                             reply_to=m.id, reply_code=codes.SUCCESS_MANUAL, call=m.call)
+        self.reply = Message(
+            rid,
+            Kind.REPLY,
+            self.program_id,
+            m.source,
+            full,
+            value,
+            reply_to=m.id,
+            reply_code=codes.SUCCESS_MANUAL,
+            call=m.call,
+        )
         return 0, rid
 
     def push_reply(self, data: bytes) -> int:
@@ -307,8 +317,7 @@ def gr_reply_commit(c: HostContext, value_ptr: int, err_mid: int) -> None:
     c.write_err_hash(err_mid, err, rid)
 
 
-def gr_reply_input(c: HostContext, offset: int, length: int, value_ptr: int,
-                   err_mid: int) -> None:
+def gr_reply_input(c: HostContext, offset: int, length: int, value_ptr: int, err_mid: int) -> None:
     c.charge(B)
     data = c.input_slice(offset, length)
     if isinstance(data, int):
@@ -355,8 +364,9 @@ def _read_pid_value(c: HostContext, ptr: int) -> tuple[bytes, int]:
     return raw[:32], int.from_bytes(raw[32:], "little")
 
 
-def gr_send(c: HostContext, pid_value: int, ptr: int, length: int, delay: int,
-            err_mid: int) -> None:
+def gr_send(
+    c: HostContext, pid_value: int, ptr: int, length: int, delay: int, err_mid: int
+) -> None:
     c.charge(B + PB * (length & U32))
     length &= U32
     dest, value = _read_pid_value(c, pid_value)
@@ -372,8 +382,9 @@ def gr_send(c: HostContext, pid_value: int, ptr: int, length: int, delay: int,
     c.write_err_hash(err_mid, err, mid)
 
 
-def gr_send_input(c: HostContext, pid_value: int, offset: int, length: int, delay: int,
-                  err_mid: int) -> None:
+def gr_send_input(
+    c: HostContext, pid_value: int, offset: int, length: int, delay: int, err_mid: int
+) -> None:
     c.charge(B)
     dest, value = _read_pid_value(c, pid_value)
     data = c.input_slice(offset, length)
@@ -393,8 +404,9 @@ def gr_send_init(c: HostContext, err_handle: int) -> None:
     c.charge(B)
     nonce = c.new_send_slot()
     if nonce is None:
-        c.write(err_handle, E.OUTGOING_MESSAGES_AMOUNT_LIMIT_EXCEEDED.to_bytes(4, "little")
-                + bytes(4))
+        c.write(
+            err_handle, E.OUTGOING_MESSAGES_AMOUNT_LIMIT_EXCEEDED.to_bytes(4, "little") + bytes(4)
+        )
         return
     c.handles[nonce] = bytearray()
     c.write(err_handle, bytes(4) + nonce.to_bytes(4, "little"))
@@ -409,8 +421,7 @@ def gr_send_push(c: HostContext, handle: int, ptr: int, length: int, err: int) -
     c.write_err(err, c.push_handle(handle, c.read(ptr, length)))
 
 
-def gr_send_push_input(c: HostContext, handle: int, offset: int, length: int,
-                       err: int) -> None:
+def gr_send_push_input(c: HostContext, handle: int, offset: int, length: int, err: int) -> None:
     c.charge(B)
     data = c.input_slice(offset, length)
     if isinstance(data, int):
@@ -420,8 +431,7 @@ def gr_send_push_input(c: HostContext, handle: int, offset: int, length: int,
     c.write_err(err, c.push_handle(handle, data))
 
 
-def gr_send_commit(c: HostContext, handle: int, pid_value: int, delay: int,
-                   err_mid: int) -> None:
+def gr_send_commit(c: HostContext, handle: int, pid_value: int, delay: int, err_mid: int) -> None:
     c.charge(B)
     handle &= U32
     dest, value = _read_pid_value(c, pid_value)
@@ -510,8 +520,9 @@ def gr_panic(c: HostContext, ptr: int, length: int) -> None:
     if length > limits.MAX_PAYLOAD_SIZE:
         raise backend_error("gr_panic: panic payload too big")
     payload = c.read(ptr, length)
-    raise Trap(codes.ERR_USERSPACE_PANIC, "panicked: " + payload.decode("utf-8", "replace"),
-               payload)
+    raise Trap(
+        codes.ERR_USERSPACE_PANIC, "panicked: " + payload.decode("utf-8", "replace"), payload
+    )
 
 
 def gr_oom_panic(c: HostContext) -> None:
@@ -622,11 +633,40 @@ def free_range(c: HostContext, start: int, end: int) -> int:
 SYSCALLS = {
     f.__name__: f
     for f in (
-        alloc, free, free_range, gr_read, gr_size, gr_reply, gr_reply_push, gr_reply_commit,
-        gr_reply_input, gr_reply_push_input, gr_reply_to, gr_reply_code, gr_send,
-        gr_send_input, gr_send_init, gr_send_push, gr_send_push_input, gr_send_commit,
-        gr_source, gr_message_id, gr_program_id, gr_value, gr_value_available,
-        gr_block_height, gr_block_timestamp, gr_gas_available, gr_env_vars, gr_debug,
-        gr_panic, gr_oom_panic, gr_exit, gr_leave, gr_wait_for, gr_wait_up_to, gr_wake,
+        alloc,
+        free,
+        free_range,
+        gr_read,
+        gr_size,
+        gr_reply,
+        gr_reply_push,
+        gr_reply_commit,
+        gr_reply_input,
+        gr_reply_push_input,
+        gr_reply_to,
+        gr_reply_code,
+        gr_send,
+        gr_send_input,
+        gr_send_init,
+        gr_send_push,
+        gr_send_push_input,
+        gr_send_commit,
+        gr_source,
+        gr_message_id,
+        gr_program_id,
+        gr_value,
+        gr_value_available,
+        gr_block_height,
+        gr_block_timestamp,
+        gr_gas_available,
+        gr_env_vars,
+        gr_debug,
+        gr_panic,
+        gr_oom_panic,
+        gr_exit,
+        gr_leave,
+        gr_wait_for,
+        gr_wait_up_to,
+        gr_wake,
     )
 }

@@ -28,8 +28,7 @@ def code_id(code: bytes) -> bytes:
 
 def outgoing_message_id(incoming: bytes, nonce: int) -> bytes:
     """Id of the `nonce`-th message sent while handling message `incoming`."""
-    return _blake2b(b"outgoing" + incoming + nonce.to_bytes(4, "little"),
-                    digest_size=32).digest()
+    return _blake2b(b"outgoing" + incoming + nonce.to_bytes(4, "little"), digest_size=32).digest()
 
 
 def reply_message_id(replied_to: bytes) -> bytes:

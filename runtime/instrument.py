@@ -86,8 +86,16 @@ FRAME_COST = 4  # units of a frame's fixed part (return address, frame pointer, 
 IMPORT_MODULE = "gexe"
 IMPORT_NAME = "stack_limit_exceeded"
 
-__all__ = ["VERSION", "STACK_LIMIT", "FRAME_COST", "IMPORT_MODULE", "IMPORT_NAME", "InstrumentError",
-           "instrument", "stack_costs"]
+__all__ = [
+    "VERSION",
+    "STACK_LIMIT",
+    "FRAME_COST",
+    "IMPORT_MODULE",
+    "IMPORT_NAME",
+    "InstrumentError",
+    "instrument",
+    "stack_costs",
+]
 
 
 class InstrumentError(ValueError):
@@ -180,16 +188,30 @@ _set(range(0xA7, 0xC5), _K_NONE, 0)  # conversions, reinterpretations, sign exte
 _set([0xD0], _K_LEB, 1)  # ref.null t (one byte, skipped like a LEB)
 _set([0xD1], _K_NONE, 0)  # ref.is_null
 _set([0xD2], _K_SPECIAL, 1)  # ref.func (index is remapped)
-for _op in (0x00, 0x02, 0x03, 0x04, 0x05, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F, 0x10, 0x11, 0x1C,
-            0xFC):
+for _op in (0x00, 0x02, 0x03, 0x04, 0x05, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F, 0x10, 0x11, 0x1C, 0xFC):
     _IMM[_op] = _K_SPECIAL
 
 # 0xFC sub-opcodes: (number of u32 immediates, stack effect)
-_FC = {0: (0, 0), 1: (0, 0), 2: (0, 0), 3: (0, 0), 4: (0, 0), 5: (0, 0), 6: (0, 0),
-       7: (0, 0),  # trunc_sat
-       8: (2, -3), 9: (1, 0), 10: (2, -3), 11: (1, -3),  # memory.init, data.drop, copy, fill
-       12: (2, -3), 13: (1, 0), 14: (2, -3),  # table.init, elem.drop, table.copy
-       15: (1, -1), 16: (1, 1), 17: (1, -3)}  # table.grow, table.size, table.fill
+_FC = {
+    0: (0, 0),
+    1: (0, 0),
+    2: (0, 0),
+    3: (0, 0),
+    4: (0, 0),
+    5: (0, 0),
+    6: (0, 0),
+    7: (0, 0),  # trunc_sat
+    8: (2, -3),
+    9: (1, 0),
+    10: (2, -3),
+    11: (1, -3),  # memory.init, data.drop, copy, fill
+    12: (2, -3),
+    13: (1, 0),
+    14: (2, -3),  # table.init, elem.drop, table.copy
+    15: (1, -1),
+    16: (1, 1),
+    17: (1, -3),
+}  # table.grow, table.size, table.fill
 
 _BLOCK_VALTYPES = frozenset({0x7F, 0x7E, 0x7D, 0x7C, 0x7B, 0x70, 0x6F})
 
@@ -334,8 +356,21 @@ class _Rewriter:
         m = self.m
         out = [MAGIC + WASM_VERSION]
         # Sections we may have to create, by their position in the canonical order.
-        order = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11,
-                 10: 12, 11: 13}
+        order = {
+            1: 1,
+            2: 2,
+            3: 3,
+            4: 4,
+            5: 5,
+            13: 6,
+            6: 7,
+            7: 8,
+            8: 9,
+            9: 10,
+            12: 11,
+            10: 12,
+            11: 13,
+        }
         present = {sid for sid, _, _ in m.sections}
         pending = []
         if 1 not in present:
@@ -519,8 +554,9 @@ class _Rewriter:
                     idx = t.u32()
                     name = t.name()
                     if idx >= self.nfi and not inserted:
-                        items.append(_uleb(self.limit_func)
-                                     + _name(f"{IMPORT_MODULE}.{IMPORT_NAME}"))
+                        items.append(
+                            _uleb(self.limit_func) + _name(f"{IMPORT_MODULE}.{IMPORT_NAME}")
+                        )
                         inserted = True
                     items.append(_uleb(self.func(idx)) + _name(name))
                 if not inserted:
@@ -598,10 +634,24 @@ class _Rewriter:
             raise InstrumentError("multi-value results are not supported")
         c = _sleb(cost)
         g = _uleb(self.sh_global)
-        prologue = (b"\x23" + g + b"\x41" + c + b"\x6a\x24" + g  # stack_height += cost
-                    + b"\x23" + g + b"\x41" + _sleb(STACK_LIMIT) + b"\x4b"  # > LIMIT (u)
-                    + b"\x04\x40\x10" + _uleb(self.limit_func) + b"\x0b"  # then trap
-                    + b"\x02" + bt)  # block (result ...)
+        prologue = (
+            b"\x23"
+            + g
+            + b"\x41"
+            + c
+            + b"\x6a\x24"
+            + g  # stack_height += cost
+            + b"\x23"
+            + g
+            + b"\x41"
+            + _sleb(STACK_LIMIT)
+            + b"\x4b"  # > LIMIT (u)
+            + b"\x04\x40\x10"
+            + _uleb(self.limit_func)
+            + b"\x0b"  # then trap
+            + b"\x02"
+            + bt
+        )  # block (result ...)
         epilogue = b"\x0b\x23" + g + b"\x41" + c + b"\x6b\x24" + g + b"\x0b"
         body = b"".join([code[start:locals_end], prologue, *parts, epilogue])
         return body, cost

@@ -71,13 +71,21 @@ def _callback(fn, nparams: int, has_result: bool):  # type: ignore[no-untyped-de
     return ffi.wasmtime_func_unchecked_callback_t(cb)
 
 
-def _define(linker: wasmtime.Linker, module: str, name: str, ftype: wasmtime.FuncType,
-            cb: object) -> None:
+def _define(
+    linker: wasmtime.Linker, module: str, name: str, ftype: wasmtime.FuncType, cb: object
+) -> None:
     raw_mod, raw_name = module.encode(), name.encode()
     err = ffi.wasmtime_linker_define_func_unchecked(
-        linker.ptr(), ctypes.create_string_buffer(raw_mod), len(raw_mod),
-        ctypes.create_string_buffer(raw_name), len(raw_name), ftype.ptr(), cb, None,
-        _NO_FINALIZER)
+        linker.ptr(),
+        ctypes.create_string_buffer(raw_mod),
+        len(raw_mod),
+        ctypes.create_string_buffer(raw_name),
+        len(raw_name),
+        ftype.ptr(),
+        cb,
+        None,
+        _NO_FINALIZER,
+    )
     if err:
         raise wasmtime.WasmtimeError._from_ptr(err)
 

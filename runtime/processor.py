@@ -123,11 +123,25 @@ class BlockResult:
 class _Program:
     """Mutable working copy of one program for the duration of a block."""
 
-    __slots__ = ("id", "base_hash", "state", "storage", "_pages", "_allocs", "_queue",
-                 "_wait", "dirty", "outbox", "to_eth", "records", "exit_value")
+    __slots__ = (
+        "id",
+        "base_hash",
+        "state",
+        "storage",
+        "_pages",
+        "_allocs",
+        "_queue",
+        "_wait",
+        "dirty",
+        "outbox",
+        "to_eth",
+        "records",
+        "exit_value",
+    )
 
-    def __init__(self, pid: bytes, state: ProgramState, base_hash: bytes | None,
-                 storage: Storage) -> None:
+    def __init__(
+        self, pid: bytes, state: ProgramState, base_hash: bytes | None, storage: Storage
+    ) -> None:
         self.id = pid
         self.base_hash = base_hash
         self.state = MutableState.of(state)
@@ -260,8 +274,10 @@ class Processor:
         for pid in sorted(pid for pid, d in state.wakeups.items() if d <= block.height):
             p = get(pid)
             assert p is not None
-            due = sorted((e for e in p.waitlist.values() if e.deadline <= block.height),
-                         key=lambda e: (e.deadline, e.message.id))
+            due = sorted(
+                (e for e in p.waitlist.values() if e.deadline <= block.height),
+                key=lambda e: (e.deadline, e.message.id),
+            )
             for e in due:
                 del p.waitlist[e.message.id]
                 p.enqueue(e.message)
@@ -299,13 +315,21 @@ class Processor:
                 wakeups.pop(pid, None)
             if h != p.base_hash or p.to_eth:
                 exited = p.state.status == Status.EXITED
-                transitions.append(Transition(pid, h, exited,
-                                              p.state.inheritor if exited else ZERO_ID,
-                                              tuple(p.to_eth)))
+                transitions.append(
+                    Transition(
+                        pid, h, exited, p.state.inheritor if exited else ZERO_ID, tuple(p.to_eth)
+                    )
+                )
         records = tuple(r for pid in sorted(work) for r in work[pid].records)
         left = sum(len(work[pid].queue) for pid in sorted(queued) if pid in work)
-        result = BlockResult(block.height, tuple(transitions),
-                             sum(r.gas_burned for r in records), records, rounds, left)
+        result = BlockResult(
+            block.height,
+            tuple(transitions),
+            sum(r.gas_burned for r in records),
+            records,
+            rounds,
+            left,
+        )
         return RuntimeState(new_programs, frozenset(queued), wakeups), result
 
     # -- events
@@ -326,12 +350,30 @@ class Processor:
             if p.state.status == Status.CREATED:
                 kind = Kind.INIT
                 p.set(status=Status.INITIALIZING)
-            p.enqueue(Message(ev.message_id, kind, ev.source, ev.program_id, ev.payload,
-                              ev.value, call=ev.call))
+            p.enqueue(
+                Message(
+                    ev.message_id,
+                    kind,
+                    ev.source,
+                    ev.program_id,
+                    ev.payload,
+                    ev.value,
+                    call=ev.call,
+                )
+            )
         elif isinstance(ev, QueueReply):
-            p.enqueue(Message(reply_message_id(ev.replied_to), Kind.REPLY, ev.source,
-                              ev.program_id, ev.payload, ev.value, reply_to=ev.replied_to,
-                              reply_code=codes.SUCCESS_MANUAL))
+            p.enqueue(
+                Message(
+                    reply_message_id(ev.replied_to),
+                    Kind.REPLY,
+                    ev.source,
+                    ev.program_id,
+                    ev.payload,
+                    ev.value,
+                    reply_to=ev.replied_to,
+                    reply_code=codes.SUCCESS_MANUAL,
+                )
+            )
         elif isinstance(ev, TopUpExecutableBalance):
             p.set(executable_balance=p.state.executable_balance + ev.value)
         else:  # pragma: no cover - exhaustive over Event
@@ -358,9 +400,14 @@ class Processor:
                     self._refuse(p, msg, *refused)
                     continue
                 if session is None:
-                    session = ProgramSession(self.executor.engine,
-                                             self.load_code(p.state.code_id), p.id,
-                                             self.storage, p.pages, p.allocations)
+                    session = ProgramSession(
+                        self.executor.engine,
+                        self.load_code(p.state.code_id),
+                        p.id,
+                        self.storage,
+                        p.pages,
+                        p.allocations,
+                    )
                 used += self._dispatch(p, session, msg, block)
                 if session.stale:
                     session.close()
@@ -385,19 +432,34 @@ class Processor:
     def _refuse(self, p: _Program, msg: Message, code: bytes, payload: bytes = b"") -> None:
         if msg.kind != Kind.REPLY:
             p.outbox.append(Outgoing(error_reply(msg, p.id, code, payload)))
-        p.records.append(DispatchRecord(p.id, msg.id, msg.kind, "refused", 0,
-                                        codes.reply_code_name(code)))
+        p.records.append(
+            DispatchRecord(p.id, msg.id, msg.kind, "refused", 0, codes.reply_code_name(code))
+        )
 
-    def _dispatch(self, p: _Program, session: ProgramSession, msg: Message,
-                  block: BlockInfo) -> int:
+    def _dispatch(
+        self, p: _Program, session: ProgramSession, msg: Message, block: BlockInfo
+    ) -> int:
         st = p.state
-        gas_limit = min(self.max_gas_per_message,
-                        st.executable_balance // limits.VALUE_PER_GAS)
-        out = session.run(msg, gas_limit=gas_limit, balance=st.balance,
-                          block_height=block.height, block_timestamp=block.timestamp)
+        gas_limit = min(self.max_gas_per_message, st.executable_balance // limits.VALUE_PER_GAS)
+        out = session.run(
+            msg,
+            gas_limit=gas_limit,
+            balance=st.balance,
+            block_height=block.height,
+            block_timestamp=block.timestamp,
+        )
         self._apply(p, msg, out, block)
-        p.records.append(DispatchRecord(p.id, msg.id, msg.kind, out.status, out.gas_burned,
-                                        out.explanation, tuple(out.debug)))
+        p.records.append(
+            DispatchRecord(
+                p.id,
+                msg.id,
+                msg.kind,
+                out.status,
+                out.gas_burned,
+                out.explanation,
+                tuple(out.debug),
+            )
+        )
         return out.gas_burned
 
     def _apply(self, p: _Program, msg: Message, out: Outcome, block: BlockInfo) -> None:
@@ -421,8 +483,9 @@ class Processor:
             p.allocations = out.allocations
             static = self.load_code(st.code_id).info.static_pages
             per = limits.GEAR_PAGES_PER_WASM_PAGE
-            stale = [gp for gp in p.pages
-                     if gp // per >= static and gp // per not in out.allocations]
+            stale = [
+                gp for gp in p.pages if gp // per >= static and gp // per not in out.allocations
+            ]
             for gp in stale:
                 del p.pages[gp]
             if stale:

@@ -48,8 +48,13 @@ class Sandbox:
     timestamp: int = 1_700_000_000
 
     def __post_init__(self) -> None:
-        self.processor = Processor(self.storage, Executor(), self.workers,
-                                   self.block_gas_allowance, self.max_gas_per_message)
+        self.processor = Processor(
+            self.storage,
+            Executor(),
+            self.workers,
+            self.block_gas_allowance,
+            self.max_gas_per_message,
+        )
         self.state = RuntimeState()
         self.pending: list[Event] = []
         self.outgoing: list[Message] = []  # messages that left the program set, in order
@@ -70,9 +75,16 @@ class Sandbox:
         self.processor.executor.codes.load(bytes(code), info)
         return info.code_id
 
-    def create_program(self, code_id: bytes, *, salt: bytes = b"", init_payload: bytes = b"",
-                       source: bytes = DEFAULT_USER, value: int = 0,
-                       executable_balance: int = DEFAULT_EXECUTABLE_BALANCE) -> bytes:
+    def create_program(
+        self,
+        code_id: bytes,
+        *,
+        salt: bytes = b"",
+        init_payload: bytes = b"",
+        source: bytes = DEFAULT_USER,
+        value: int = 0,
+        executable_balance: int = DEFAULT_EXECUTABLE_BALANCE,
+    ) -> bytes:
         """Create a program and queue its init message; return the program id."""
         pid = program_id_from_user(code_id, salt)
         self.pending.append(CreateProgram(pid, code_id))
@@ -81,20 +93,39 @@ class Sandbox:
         self.send(pid, init_payload, source=source, value=value)
         return pid
 
-    def send(self, program_id: bytes, payload: bytes = b"", *, source: bytes = DEFAULT_USER,
-             value: int = 0) -> bytes:
+    def send(
+        self,
+        program_id: bytes,
+        payload: bytes = b"",
+        *,
+        source: bytes = DEFAULT_USER,
+        value: int = 0,
+    ) -> bytes:
         """Queue a message from a user; return its id (Gear's external-message id)."""
         if len(payload) > limits.MAX_PAYLOAD_SIZE:
-            raise ValueError(f"payload of {len(payload)} bytes exceeds the "
-                             f"{limits.MAX_PAYLOAD_SIZE}-byte message limit")
-        mid = blake2b256(b"external", (self.height + 1).to_bytes(4, "little"), source,
-                         self._nonce.to_bytes(16, "little"))
+            raise ValueError(
+                f"payload of {len(payload)} bytes exceeds the "
+                f"{limits.MAX_PAYLOAD_SIZE}-byte message limit"
+            )
+        mid = blake2b256(
+            b"external",
+            (self.height + 1).to_bytes(4, "little"),
+            source,
+            self._nonce.to_bytes(16, "little"),
+        )
         self._nonce += 1
         self.pending.append(QueueMessage(program_id, mid, source, bytes(payload), value))
         return mid
 
-    def send_reply(self, program_id: bytes, replied_to: bytes, payload: bytes = b"", *,
-                   source: bytes = DEFAULT_USER, value: int = 0) -> None:
+    def send_reply(
+        self,
+        program_id: bytes,
+        replied_to: bytes,
+        payload: bytes = b"",
+        *,
+        source: bytes = DEFAULT_USER,
+        value: int = 0,
+    ) -> None:
         self.pending.append(QueueReply(program_id, replied_to, source, bytes(payload), value))
 
     def top_up(self, program_id: bytes, value: int) -> None:
@@ -107,7 +138,8 @@ class Sandbox:
         self.timestamp += BLOCK_TIME
         events, self.pending = self.pending, []
         self.state, result = self.processor.process_block(
-            self.state, BlockInfo(self.height, self.timestamp), events)
+            self.state, BlockInfo(self.height, self.timestamp), events
+        )
         self.results.append(result)
         for t in result.transitions:
             for m in t.messages:

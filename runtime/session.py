@@ -63,9 +63,15 @@ class SessionError(RuntimeError):
 class ProgramSession:
     """A live instance of one program; `run()` executes one message on it."""
 
-    def __init__(self, engine: wasmtime.Engine, code: LoadedCode, program_id: bytes,
-                 storage: Storage, pages: Mapping[int, bytes],
-                 allocations: frozenset[int]) -> None:
+    def __init__(
+        self,
+        engine: wasmtime.Engine,
+        code: LoadedCode,
+        program_id: bytes,
+        storage: Storage,
+        pages: Mapping[int, bytes],
+        allocations: frozenset[int],
+    ) -> None:
         info = code.info
         self.code = code
         self.program_id = program_id
@@ -74,16 +80,21 @@ class ProgramSession:
         mem_pages = max([info.static_pages, *(p + 1 for p in allocations)])
         self.store = store = wasmtime.Store(engine)
         store.set_fuel(1 << 40)  # instantiation consumes a little; per-message fuel is set in run()
-        self.memory = memory = wasmtime.Memory(store, wasmtime.MemoryType(
-            wasmtime.Limits(mem_pages, limits.MAX_PAGES)))
+        self.memory = memory = wasmtime.Memory(
+            store, wasmtime.MemoryType(wasmtime.Limits(mem_pages, limits.MAX_PAGES))
+        )
         linker = linker_for(engine)
         linker.define(store, "env", "memory", memory)
         instance = linker.instantiate(store, code.module)
         exports = instance.exports(store)
-        self._funcs = [exports[name] for name in info.exports
-                       if name in ("init", "handle", "handle_reply")]
-        self.entries = {name: ctypes.byref(exports[name]._func) for name in info.exports
-                        if name in ("init", "handle", "handle_reply")}
+        self._funcs = [
+            exports[name] for name in info.exports if name in ("init", "handle", "handle_reply")
+        ]
+        self.entries = {
+            name: ctypes.byref(exports[name]._func)
+            for name in info.exports
+            if name in ("init", "handle", "handle_reply")
+        }
         self.ctx_ptr = store._context()
         self.persist_from = (info.stack_end or 0) * limits.WASM_PAGE
         self._base, self._size = base, size = self._mem()
@@ -91,10 +102,10 @@ class ProgramSession:
             off = gp * limits.GEAR_PAGE
             if off < self.persist_from or off + limits.GEAR_PAGE > size:
                 continue  # not persistent memory (cannot happen for well-formed state)
-            ctypes.memmove(base + off, read_required(storage, h, "memory page"),
-                           limits.GEAR_PAGE)
-        self.shadow = bytearray(ctypes.string_at(base + self.persist_from,
-                                                 size - self.persist_from))
+            ctypes.memmove(base + off, read_required(storage, h, "memory page"), limits.GEAR_PAGE)
+        self.shadow = bytearray(
+            ctypes.string_at(base + self.persist_from, size - self.persist_from)
+        )
         self.stale = False  # set when the instance no longer matches a fresh one
         self._trap = ctypes.POINTER(ffi.wasm_trap_t)()
         self._no_args = (ffi.wasmtime_val_t * 1)()
@@ -112,15 +123,21 @@ class ProgramSession:
 
     # -- one message
 
-    def run(self, msg: Message, *, gas_limit: int, balance: int, block_height: int,
-            block_timestamp: int) -> Outcome:
+    def run(
+        self, msg: Message, *, gas_limit: int, balance: int, block_height: int, block_timestamp: int
+    ) -> Outcome:
         pid = self.program_id
         entry = ENTRY_OF_KIND[msg.kind]
         func = self.entries.get(entry)
         fixed = limits.DISPATCH_BASE_GAS + limits.PAGE_LOAD_GAS * self.n_pages
         if gas_limit < fixed:  # Gear precharges before looking at the entry point
-            return _trap_outcome(msg, pid, gas_limit, codes.ERR_RAN_OUT_OF_GAS,
-                                 "gas limit below the dispatch's fixed cost")
+            return _trap_outcome(
+                msg,
+                pid,
+                gas_limit,
+                codes.ERR_RAN_OUT_OF_GAS,
+                "gas limit below the dispatch's fixed cost",
+            )
         if func is None:
             # Gear skips a missing entry point: the dispatch succeeds without running.
             reply = None if msg.kind == Kind.REPLY else auto_reply(msg, pid)
@@ -130,11 +147,20 @@ class ProgramSession:
         _set_fuel(self.ctx_ptr, budget)
         mctx = msg.context or Context()
         c = HostContext(
-            store=store, memory=self.memory, message=msg, program_id=pid,
-            block_height=block_height, block_timestamp=block_timestamp, balance=balance,
-            first_run=msg.context is None, static_pages=self.code.info.static_pages,
-            allocations=set(self.allocations), nonce=mctx.nonce, replied=mctx.replied,
-            nonce_start=mctx.nonce, gas_limit=budget,
+            store=store,
+            memory=self.memory,
+            message=msg,
+            program_id=pid,
+            block_height=block_height,
+            block_timestamp=block_timestamp,
+            balance=balance,
+            first_run=msg.context is None,
+            static_pages=self.code.info.static_pages,
+            allocations=set(self.allocations),
+            nonce=mctx.nonce,
+            replied=mctx.replied,
+            nonce_start=mctx.nonce,
+            gas_limit=budget,
         )
         c.ctx_ptr = self.ctx_ptr
         c.base, c.size = self._base, self._size
@@ -144,8 +170,9 @@ class ProgramSession:
         tls.stop = None
         trap = self._trap
         try:
-            err = _func_call(self.ctx_ptr, func, self._no_args, 0, self._no_args, 0,
-                             ctypes.byref(trap))
+            err = _func_call(
+                self.ctx_ptr, func, self._no_args, 0, self._no_args, 0, ctypes.byref(trap)
+            )
         finally:
             tls.ctx = None
         stop: BaseException | None = tls.stop
@@ -169,8 +196,9 @@ class ProgramSession:
                 elif isinstance(stop, host.Trap):
                     fault = stop
                 else:  # a bug in a syscall: fail this dispatch, never the node
-                    fault = host.Trap(codes.ERR_BACKEND,
-                                      f"internal syscall error: {type(stop).__name__}: {stop}")
+                    fault = host.Trap(
+                        codes.ERR_BACKEND, f"internal syscall error: {type(stop).__name__}: {stop}"
+                    )
             elif wtrap is not None:
                 code = wtrap.trap_code
                 tc = code.value if code is not None else None
@@ -196,16 +224,23 @@ class ProgramSession:
             # sizes: burn the whole limit so the outcome does not (as for out of gas).
             full = native_overflow or fault.code == codes.ERR_RAN_OUT_OF_GAS
             burned = gas_limit if full else gas_burned
-            return _trap_outcome(msg, pid, burned, fault.code, fault.explanation,
-                                 fault.payload, c.debug)
+            return _trap_outcome(
+                msg, pid, burned, fault.code, fault.explanation, fault.payload, c.debug
+            )
 
         self._base, self._size = c.base, c.size  # `alloc` may have grown memory
         dirty = self._collect_dirty(c.base, c.size)
         store_cost = limits.PAGE_STORE_GAS * len(dirty)
         if gas_burned + store_cost > gas_limit:
             self._rollback(size_before)
-            return _trap_outcome(msg, pid, gas_limit, codes.ERR_RAN_OUT_OF_GAS,
-                                 "ran out of gas storing dirty pages", debug=c.debug)
+            return _trap_outcome(
+                msg,
+                pid,
+                gas_limit,
+                codes.ERR_RAN_OUT_OF_GAS,
+                "ran out of gas storing dirty pages",
+                debug=c.debug,
+            )
         self._accept(dirty)
         allocs = frozenset(c.allocations)
         changed_allocs = allocs != self.allocations
@@ -218,11 +253,18 @@ class ProgramSession:
         if status != "wait" and reply is None and msg.kind != Kind.REPLY:
             reply = auto_reply(msg, pid)
         return Outcome(
-            status, gas_burned + store_cost, reply=reply, sent=c.out, wakes=c.wakes,
-            dirty_pages=dirty, allocations=allocs if changed_allocs else None,
-            value_sent=c.value_sent, wait_blocks=wait_blocks,
+            status,
+            gas_burned + store_cost,
+            reply=reply,
+            sent=c.out,
+            wakes=c.wakes,
+            dirty_pages=dirty,
+            allocations=allocs if changed_allocs else None,
+            value_sent=c.value_sent,
+            wait_blocks=wait_blocks,
             context=c.context_for_wait() if status == "wait" else None,
-            inheritor=inheritor, debug=c.debug,
+            inheritor=inheritor,
+            debug=c.debug,
         )
 
     # -- memory bookkeeping

@@ -56,14 +56,22 @@ class ProgramState:
         r = Reader(data)
         if r.u8() != STATE_VERSION:
             raise ValueError("unsupported program state version")
-        s = cls(r.fixed(32), Status(r.u8()), r.fixed(32), r.fixed(32), r.fixed(32),
-                r.fixed(32), r.fixed(32), r.u128(), r.u128())
+        s = cls(
+            r.fixed(32),
+            Status(r.u8()),
+            r.fixed(32),
+            r.fixed(32),
+            r.fixed(32),
+            r.fixed(32),
+            r.fixed(32),
+            r.u128(),
+            r.u128(),
+        )
         r.finish()
         return s
 
     def hash(self) -> bytes:
         return blake2b256(self.encode())
-
 
 
 @dataclass(slots=True)
@@ -82,13 +90,30 @@ class MutableState:
 
     @classmethod
     def of(cls, s: ProgramState) -> MutableState:
-        return cls(s.code_id, s.status, s.inheritor, s.pages, s.allocations, s.queue,
-                   s.waitlist, s.balance, s.executable_balance)
+        return cls(
+            s.code_id,
+            s.status,
+            s.inheritor,
+            s.pages,
+            s.allocations,
+            s.queue,
+            s.waitlist,
+            s.balance,
+            s.executable_balance,
+        )
 
     def freeze(self) -> ProgramState:
-        return ProgramState(self.code_id, self.status, self.inheritor, self.pages,
-                            self.allocations, self.queue, self.waitlist, self.balance,
-                            self.executable_balance)
+        return ProgramState(
+            self.code_id,
+            self.status,
+            self.inheritor,
+            self.pages,
+            self.allocations,
+            self.queue,
+            self.waitlist,
+            self.balance,
+            self.executable_balance,
+        )
 
 
 def load_state(storage: Storage, state_hash: bytes) -> ProgramState:

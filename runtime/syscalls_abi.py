@@ -56,11 +56,27 @@ SYSCALL_SIGNATURES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
 }
 
 # Gear syscalls that exist on Vara but not on Vara.eth; named in rejection messages.
-VARA_ONLY = frozenset({
-    "gr_create_program", "gr_create_program_wgas", "gr_reply_deposit", "gr_reply_commit_wgas",
-    "gr_reply_input_wgas", "gr_reply_wgas", "gr_reservation_reply_commit",
-    "gr_reservation_reply", "gr_reservation_send_commit", "gr_reservation_send",
-    "gr_reserve_gas", "gr_send_commit_wgas", "gr_send_input_wgas", "gr_send_wgas",
-    "gr_system_reserve_gas", "gr_unreserve_gas", "gr_signal_code", "gr_signal_from",
-    "gr_random", "gr_wait",
-})
+VARA_ONLY = frozenset(
+    {
+        "gr_create_program",
+        "gr_create_program_wgas",
+        "gr_reply_deposit",
+        "gr_reply_commit_wgas",
+        "gr_reply_input_wgas",
+        "gr_reply_wgas",
+        "gr_reservation_reply_commit",
+        "gr_reservation_reply",
+        "gr_reservation_send_commit",
+        "gr_reservation_send",
+        "gr_reserve_gas",
+        "gr_send_commit_wgas",
+        "gr_send_input_wgas",
+        "gr_send_wgas",
+        "gr_system_reserve_gas",
+        "gr_unreserve_gas",
+        "gr_signal_code",
+        "gr_signal_from",
+        "gr_random",
+        "gr_wait",
+    }
+)

@@ -92,8 +92,9 @@ def validate(code: bytes) -> CodeInfo:
         raise CodeError("Validation", "code must be bytes")
     code = bytes(code)
     if len(code) > limits.MAX_CODE_SIZE:
-        raise CodeError("CodeTooLarge",
-                        f"{len(code)} bytes exceeds the {limits.MAX_CODE_SIZE}-byte limit")
+        raise CodeError(
+            "CodeTooLarge", f"{len(code)} bytes exceeds the {limits.MAX_CODE_SIZE}-byte limit"
+        )
     if code[:4] != wasm.MAGIC:
         raise CodeError("Validation", "not a WebAssembly module (missing \\0asm magic)")
     _structurally_valid(code)
@@ -105,17 +106,22 @@ def validate(code: bytes) -> CodeInfo:
     if info.start is not None:
         raise CodeError("StartSection", "a start section is not allowed; run setup in `init`")
     if info.memories:
-        raise CodeError("MemoryNotImported",
-                        "the module defines its own memory; it must import env.memory")
+        raise CodeError(
+            "MemoryNotImported", "the module defines its own memory; it must import env.memory"
+        )
     if info.tables > limits.MAX_TABLES:
         raise CodeError("TableLimit", f"{info.tables} tables; at most {limits.MAX_TABLES}")
     if any(t != wasm.FUNCREF for t in info.table_types):
-        raise CodeError("Validation", "a table must hold funcref (reference types are not "
-                                      "supported)")
+        raise CodeError(
+            "Validation", "a table must hold funcref (reference types are not supported)"
+        )
     for i, flag in enumerate(info.element_flags):
         if flag != 0:
-            raise CodeError("Codec", f"element segment #{i}: only active segments listing "
-                                     "function indices for table 0 are supported")
+            raise CodeError(
+                "Codec",
+                f"element segment #{i}: only active segments listing "
+                "function indices for table 0 are supported",
+            )
 
     # imports
     static_pages: int | None = None
@@ -131,25 +137,32 @@ def validate(code: bytes) -> CodeInfo:
         elif imp.kind == wasm.KIND_FUNC:
             expected = SYSCALL_SIGNATURES.get(imp.name)
             if expected is None:
-                hint = ("exists on Vara but not on Vara.eth (build with gstd's `ethexe` "
-                        "feature)" if imp.name in VARA_ONLY else "is not a Gear syscall")
+                hint = (
+                    "exists on Vara but not on Vara.eth (build with gstd's `ethexe` feature)"
+                    if imp.name in VARA_ONLY
+                    else "is not a Gear syscall"
+                )
                 raise CodeError("UnknownImport", f"{where}: {hint}")
             if imp.name in syscalls:
                 raise CodeError("DuplicateImport", f"{where}: imported twice")
             got = info.types[imp.type_index]
             if (got.params, got.results) != expected:
                 want = wasm.FuncType(*expected)
-                raise CodeError("InvalidImportFnSignature",
-                                f"{where}: signature {got}, expected {want}")
+                raise CodeError(
+                    "InvalidImportFnSignature", f"{where}: signature {got}, expected {want}"
+                )
             syscalls.add(imp.name)
         else:
-            raise CodeError("UnexpectedImportKind",
-                            f"{where}: tables and globals cannot be imported")
+            raise CodeError(
+                "UnexpectedImportKind", f"{where}: tables and globals cannot be imported"
+            )
     if static_pages is None:
         raise CodeError("MemoryNotImported", "the module must import its memory as env.memory")
     if static_pages > limits.MAX_PAGES:
-        raise CodeError("InvalidStaticPageCount",
-                        f"memory starts at {static_pages} pages; at most {limits.MAX_PAGES}")
+        raise CodeError(
+            "InvalidStaticPageCount",
+            f"memory starts at {static_pages} pages; at most {limits.MAX_PAGES}",
+        )
 
     # exports
     n_imported_funcs = sum(1 for i in info.imports if i.kind == wasm.KIND_FUNC)
@@ -160,17 +173,20 @@ def validate(code: bytes) -> CodeInfo:
         where = f"export {exp.name!r}"
         if exp.kind == wasm.KIND_FUNC:
             if exp.index < n_imported_funcs:
-                raise CodeError("ExportReferencesToImportFunction",
-                                f"{where} re-exports an imported function")
+                raise CodeError(
+                    "ExportReferencesToImportFunction", f"{where} re-exports an imported function"
+                )
             if exp.name not in ENTRY_POINTS:
-                raise CodeError("ExcessExport",
-                                f"{where}: functions may only be exported as "
-                                f"{', '.join(ENTRY_POINTS)}")
+                raise CodeError(
+                    "ExcessExport",
+                    f"{where}: functions may only be exported as {', '.join(ENTRY_POINTS)}",
+                )
             ftype = info.types[info.functions[exp.index - n_imported_funcs]]
             if ftype.params or ftype.results:
-                raise CodeError("InvalidExportFnSignature",
-                                f"{where} has signature {ftype}; entry points take and "
-                                "return nothing")
+                raise CodeError(
+                    "InvalidExportFnSignature",
+                    f"{where} has signature {ftype}; entry points take and return nothing",
+                )
             entries.add(exp.name)
         elif exp.kind == wasm.KIND_GLOBAL:
             if exp.index < n_imported_globals:
@@ -180,69 +196,91 @@ def validate(code: bytes) -> CodeInfo:
                 raise CodeError("MutableGlobalExport", f"{where} is mutable")
             if exp.name == STACK_END_EXPORT:
                 if g.valtype != wasm.I32 or g.init_i32 is None:
-                    raise CodeError("StackEndInitialization",
-                                    f"{where} must be initialised by a single i32.const")
+                    raise CodeError(
+                        "StackEndInitialization",
+                        f"{where} must be initialised by a single i32.const",
+                    )
                 value = g.init_i32 & 0xFFFFFFFF
                 if value % limits.WASM_PAGE:
-                    raise CodeError("StackEndNotAligned",
-                                    f"{where} = {value:#x} is not a multiple of 64 KiB")
+                    raise CodeError(
+                        "StackEndNotAligned", f"{where} = {value:#x} is not a multiple of 64 KiB"
+                    )
                 if value // limits.WASM_PAGE > static_pages:
-                    raise CodeError("StackEndOutOfStatic",
-                                    f"{where} = {value:#x} lies beyond the {static_pages} "
-                                    "static pages")
+                    raise CodeError(
+                        "StackEndOutOfStatic",
+                        f"{where} = {value:#x} lies beyond the {static_pages} static pages",
+                    )
                 stack_end = value // limits.WASM_PAGE
     if not entries & {"init", "handle"}:
         raise CodeError("RequiredExportNotFound", "neither `init` nor `handle` is exported")
 
     # data segments
     if len(info.data) > limits.MAX_DATA_SEGMENTS:
-        raise CodeError("DataSegmentsAmountLimit",
-                        f"{len(info.data)} data segments; at most {limits.MAX_DATA_SEGMENTS}")
+        raise CodeError(
+            "DataSegmentsAmountLimit",
+            f"{len(info.data)} data segments; at most {limits.MAX_DATA_SEGMENTS}",
+        )
     static_bytes = static_pages * limits.WASM_PAGE
     for i, seg in enumerate(info.data):
         if not seg.active:
             raise CodeError("DataSection", f"data segment #{i} is passive (bulk memory)")
         if seg.offset is None:
-            raise CodeError("DataSectionInitialization",
-                            f"data segment #{i} offset is not a single i32.const")
+            raise CodeError(
+                "DataSectionInitialization", f"data segment #{i} offset is not a single i32.const"
+            )
         off = seg.offset & 0xFFFFFFFF
         if stack_end is not None and off < stack_end * limits.WASM_PAGE:
-            raise CodeError("GearStackOverlaps",
-                            f"data segment #{i} at {off:#x} overlaps the stack")
+            raise CodeError(
+                "GearStackOverlaps", f"data segment #{i} at {off:#x} overlaps the stack"
+            )
         if seg.size and off + seg.size > static_bytes:
-            raise CodeError("EndAddressOutOfStaticMemory",
-                            f"data segment #{i} ends at {off + seg.size:#x}, beyond static "
-                            f"memory ({static_bytes:#x})")
+            raise CodeError(
+                "EndAddressOutOfStaticMemory",
+                f"data segment #{i} ends at {off + seg.size:#x}, beyond static "
+                f"memory ({static_bytes:#x})",
+            )
 
     # instructions
     for fidx, (start, end) in enumerate(info.code):
         try:
             local_types = wasm.local_types(code, start, end)
             if any(t in (wasm.F32, wasm.F64) for t in local_types):
-                raise CodeError("FloatInstruction",
-                                f"function #{fidx + n_imported_funcs} declares a float local")
+                raise CodeError(
+                    "FloatInstruction",
+                    f"function #{fidx + n_imported_funcs} declares a float local",
+                )
             if any(t not in (wasm.I32, wasm.I64) for t in local_types):
-                raise CodeError("Validation", f"function #{fidx + n_imported_funcs} declares "
-                                              "a reference or vector local")
+                raise CodeError(
+                    "Validation",
+                    f"function #{fidx + n_imported_funcs} declares a reference or vector local",
+                )
             for ins in wasm.instructions(code, start, end):
                 if ins.opcode == 0x40:
-                    raise CodeError("MemoryGrow",
-                                    f"function #{fidx + n_imported_funcs} uses memory.grow at "
-                                    f"byte {ins.offset}; allocate pages with the `alloc` "
-                                    "syscall")
+                    raise CodeError(
+                        "MemoryGrow",
+                        f"function #{fidx + n_imported_funcs} uses memory.grow at "
+                        f"byte {ins.offset}; allocate pages with the `alloc` "
+                        "syscall",
+                    )
                 if wasm.is_float_op(ins.opcode):
-                    raise CodeError("FloatInstruction",
-                                    f"function #{fidx + n_imported_funcs} uses a float "
-                                    f"instruction at byte {ins.offset}; use integer or fixed "
-                                    "point arithmetic")
+                    raise CodeError(
+                        "FloatInstruction",
+                        f"function #{fidx + n_imported_funcs} uses a float "
+                        f"instruction at byte {ins.offset}; use integer or fixed "
+                        "point arithmetic",
+                    )
                 if ins.opcode == wasm.REF_BLOCK:
-                    raise CodeError("Validation",
-                                    f"function #{fidx + n_imported_funcs}: block at byte "
-                                    f"{ins.offset} has a reference or vector type")
+                    raise CodeError(
+                        "Validation",
+                        f"function #{fidx + n_imported_funcs}: block at byte "
+                        f"{ins.offset} has a reference or vector type",
+                    )
                 if ins.opcode > 0xFF or ins.opcode in _REFERENCE_OPS:
-                    raise CodeError("Validation",
-                                    f"function #{fidx + n_imported_funcs}: instruction "
-                                    f"{ins.opcode:#x} at byte {ins.offset} is not supported")
+                    raise CodeError(
+                        "Validation",
+                        f"function #{fidx + n_imported_funcs}: instruction "
+                        f"{ins.opcode:#x} at byte {ins.offset} is not supported",
+                    )
         except wasm.WasmFormatError as e:
             raise CodeError("Codec", str(e)) from None
     for t in info.types:

@@ -17,11 +17,25 @@ VERSION = b"\x01\x00\x00\x00"
 
 SEC_CUSTOM, SEC_TYPE, SEC_IMPORT, SEC_FUNCTION, SEC_TABLE, SEC_MEMORY = 0, 1, 2, 3, 4, 5
 SEC_GLOBAL, SEC_EXPORT, SEC_START, SEC_ELEMENT, SEC_CODE, SEC_DATA, SEC_DATACOUNT = (
-    6, 7, 8, 9, 10, 11, 12)
+    6,
+    7,
+    8,
+    9,
+    10,
+    11,
+    12,
+)
 
 I32, I64, F32, F64, V128, FUNCREF, EXTERNREF = 0x7F, 0x7E, 0x7D, 0x7C, 0x7B, 0x70, 0x6F
-VALTYPE_NAMES = {I32: "i32", I64: "i64", F32: "f32", F64: "f64", V128: "v128",
-                 FUNCREF: "funcref", EXTERNREF: "externref"}
+VALTYPE_NAMES = {
+    I32: "i32",
+    I64: "i64",
+    F32: "f32",
+    F64: "f64",
+    V128: "v128",
+    FUNCREF: "funcref",
+    EXTERNREF: "externref",
+}
 
 KIND_FUNC, KIND_TABLE, KIND_MEMORY, KIND_GLOBAL = 0, 1, 2, 3
 
@@ -157,8 +171,9 @@ class Reader:
     def limits(self) -> tuple[int, int | None]:
         flag = self.byte()
         if flag not in (0, 1):
-            raise WasmFormatError(f"unsupported limits flag {flag:#x} (shared or 64-bit memory)",
-                                  self.pos)
+            raise WasmFormatError(
+                f"unsupported limits flag {flag:#x} (shared or 64-bit memory)", self.pos
+            )
         lo = self.u32()
         return lo, (self.u32() if flag == 1 else None)
 

@@ -22,8 +22,9 @@ PING = str(programs.path("ping"))
 
 
 def gexe(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gexe", *args], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "gexe", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def run_main(capsys, *args: str) -> subprocess.CompletedProcess[str]:
@@ -59,9 +60,13 @@ def test_run_ping_json():
     assert init["reply"]["code"] == "0x00000000" and init["status"] == "success"
     assert ping["payload_hex"] == "0x" + b"PING".hex()
     assert ping["status"] == "success" and ping["gas_burned"] > 0
-    assert ping["reply"] == {"payload_hex": "0x" + b"PONG".hex(), "payload_text": "PONG",
-                             "code": "0x00010000", "code_name": "Success(Manual)",
-                             "value": 0}
+    assert ping["reply"] == {
+        "payload_hex": "0x" + b"PONG".hex(),
+        "payload_text": "PONG",
+        "code": "0x00010000",
+        "code_name": "Success(Manual)",
+        "value": 0,
+    }
     assert binary["reply"]["payload_hex"] == "0x00ff"
     assert binary["reply"]["payload_text"] is None
     assert out["messages"] == []
@@ -84,8 +89,17 @@ def test_run_panicker_error_code():
 
 
 def test_run_looper_out_of_gas(capsys):
-    p = run_main(capsys, "program", "run", str(programs.path("looper")), "--send", "", "--max-gas",
-             "20000000", "--json")
+    p = run_main(
+        capsys,
+        "program",
+        "run",
+        str(programs.path("looper")),
+        "--send",
+        "",
+        "--max-gas",
+        "20000000",
+        "--json",
+    )
     assert p.returncode == 0, p.stderr
     r = json.loads(p.stdout)["results"][1]
     assert r["reply"]["code"] == "0x01000000" and r["gas_burned"] == 20_000_000
@@ -93,8 +107,17 @@ def test_run_looper_out_of_gas(capsys):
 
 def test_run_source_is_the_sender(capsys):
     addr = "0x" + "12" * 20
-    p = run_main(capsys, "program", "run", str(programs.path("sender")), "--source", addr, "--send",
-             "0x" + "00" * 12 + "34" * 20 + "6869", "--json")
+    p = run_main(
+        capsys,
+        "program",
+        "run",
+        str(programs.path("sender")),
+        "--source",
+        addr,
+        "--send",
+        "0x" + "00" * 12 + "34" * 20 + "6869",
+        "--json",
+    )
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     assert out["results"][1]["reply"]["payload_text"] == "sent"
@@ -132,11 +155,15 @@ def test_validate_forbidden_import(tmp_path, capsys):
     import wasmtime
 
     f = tmp_path / "vara.wasm"
-    f.write_bytes(wasmtime.wat2wasm(
-        '(module (import "env" "memory" (memory 1)) '
-        '(import "env" "gr_reserve_gas" (func (param i64 i32 i32))) (func (export "handle")))'))
-    assert_one_line_error(run_main(capsys, "program", "validate", str(f)), "UnknownImport",
-                          "gr_reserve_gas")
+    f.write_bytes(
+        wasmtime.wat2wasm(
+            '(module (import "env" "memory" (memory 1)) '
+            '(import "env" "gr_reserve_gas" (func (param i64 i32 i32))) (func (export "handle")))'
+        )
+    )
+    assert_one_line_error(
+        run_main(capsys, "program", "validate", str(f)), "UnknownImport", "gr_reserve_gas"
+    )
 
 
 def test_user_errors(tmp_path, capsys):
@@ -158,12 +185,15 @@ def test_user_errors(tmp_path, capsys):
         assert_one_line_error(run_main(capsys, *args), needle)
 
 
-@pytest.mark.parametrize("args", [
-    ("program", "run", PING, "--max-gas", "lots"),
-    ("program",),
-    ("program", "frobnicate"),
-    ("program", "run"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("program", "run", PING, "--max-gas", "lots"),
+        ("program",),
+        ("program", "frobnicate"),
+        ("program", "run"),
+    ],
+)
 def test_usage_error_is_one_line(capsys, args):
     with pytest.raises(SystemExit) as e:
         run_main(capsys, *args)

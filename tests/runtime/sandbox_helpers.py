@@ -28,8 +28,15 @@ def deploy(sb: Sandbox, code: bytes, init: bytes = b"", **kw) -> bytes:
     return pid
 
 
-def call(sb: Sandbox, pid: bytes, payload: bytes = b"", *, value: int = 0,
-         source: bytes = DEFAULT_USER, blocks: int = 5) -> tuple[Message | None, DispatchRecord]:
+def call(
+    sb: Sandbox,
+    pid: bytes,
+    payload: bytes = b"",
+    *,
+    value: int = 0,
+    source: bytes = DEFAULT_USER,
+    blocks: int = 5,
+) -> tuple[Message | None, DispatchRecord]:
     """Send one message, run blocks until its reply; return (reply, last dispatch)."""
     mid = sb.send(pid, payload, value=value, source=source)
     reply = sb.run_until_reply(mid, max_blocks=blocks)

@@ -40,8 +40,9 @@ def test_error_reply_returns_value(sb):
 
 
 def test_program_without_init_initializes(sb):
-    pid, init_id = create(sb, module(handle="(call $reply_mem (i32.const 0) (i32.const 0))"),
-                          b"anything", value=4)
+    pid, init_id = create(
+        sb, module(handle="(call $reply_mem (i32.const 0) (i32.const 0))"), b"anything", value=4
+    )
     r = sb.run_until_reply(init_id)
     assert r.reply_code == codes.SUCCESS_AUTO
     st = sb.program_state(pid)
@@ -76,7 +77,8 @@ def test_handle_while_init_waits(sb):
           (if (i32.eqz (i32.load (i32.const 0x4000)))
             (then (i32.store (i32.const 0x4000) (i32.const 1))
                   (call $gr_wait_for (i32.const 3))))""",
-        handle="(call $reply_mem (i32.const 0) (i32.const 1))")
+        handle="(call $reply_mem (i32.const 0) (i32.const 1))",
+    )
     pid, init_id = create(sb, code)
     sb.run_block()
     assert sb.program_state(pid).status == Status.INITIALIZING
@@ -92,8 +94,9 @@ def test_handle_while_init_waits(sb):
 
 def test_no_reply_to_a_reply(sb):
     # handle sends to OBSERVER; a user reply to that runs handle_reply, which fails
-    pid = deploy(sb, module(handle="(call $emit (i32.const 0) (i32.const 0))",
-                            handle_reply="unreachable"))
+    pid = deploy(
+        sb, module(handle="(call $emit (i32.const 0) (i32.const 0))", handle_reply="unreachable")
+    )
     _, rec = call(sb, pid)
     sent = outgoing_message_id(rec.message_id, 0)
     n_out = len(sb.outgoing)
@@ -121,8 +124,10 @@ TRAPS = {
     "store out of bounds": ("(i32.store (i32.const -4) (i32.const 1))", codes.ERR_UNREACHABLE),
     "infinite loop": ("(loop $l (br $l))", codes.ERR_RAN_OUT_OF_GAS),
     "deep recursion": ("(call $recurse (i32.const 0))", codes.ERR_STACK_LIMIT),
-    "huge read charge": ("(call $gr_read (i32.const 0) (i32.const -2) (i32.const 0) "
-                         "(i32.const 0))", codes.ERR_RAN_OUT_OF_GAS),
+    "huge read charge": (
+        "(call $gr_read (i32.const 0) (i32.const -2) (i32.const 0) (i32.const 0))",
+        codes.ERR_RAN_OUT_OF_GAS,
+    ),
     "free of a bad page": ("(drop (call $free (i32.const 0x10000)))", codes.ERR_UNREACHABLE),
 }
 RECURSE = """
@@ -136,11 +141,14 @@ def test_traps(small_sb, body, code):
     sb = small_sb
     if "recurse" in body:
         body = f"(drop {body})"
-    prog = module(handle=f"""
+    prog = module(
+        handle=f"""
       (i32.store (i32.const 0x4000) (i32.const 9))
       (drop (call $alloc (i32.const 1)))
       (call $emit (i32.const 0) (i32.const 1))
-      {body}""", funcs=RECURSE if "recurse" in body else "")
+      {body}""",
+        funcs=RECURSE if "recurse" in body else "",
+    )
     pid = deploy(sb, prog)
     before = durable(sb.program_state(pid))
     reply, rec = call(sb, pid, value=1)
@@ -162,7 +170,8 @@ def test_out_of_gas_burns_the_whole_limit(small_sb):
 
 # ---------------------------------------------------------------- rollback in one instance
 
-ROLLBACK = module(handle="""
+ROLLBACK = module(
+    handle="""
   (local $c i32)
   (local.set $c (call $cmd))
   (if (i32.eq (local.get $c) (i32.const 0x66))  ;; "f": dirty memory, allocate, then fail
@@ -176,7 +185,8 @@ ROLLBACK = module(handle="""
   ;; reply: counter, last stored alloc result, and a fresh alloc's page number
   (i32.store (i32.const 0x1000) (i32.load (i32.const 0x4000)))
   (i32.store (i32.const 0x1004) (i32.load (i32.const 0x4004)))
-  (call $reply_mem (i32.const 0x1000) (i32.const 8))""")
+  (call $reply_mem (i32.const 0x1000) (i32.const 8))"""
+)
 
 
 def test_failed_dispatch_leaves_no_trace_in_the_same_block(sb):
@@ -185,12 +195,18 @@ def test_failed_dispatch_leaves_no_trace_in_the_same_block(sb):
     ids = [sb.send(pid, p) for p in (b"i", b"f", b"i", b"f", b"r")]
     sb.run_block()
     replies = [sb.reply_to(m) for m in ids]
-    assert [r.reply_code for r in replies] == [codes.SUCCESS_MANUAL, codes.ERR_UNREACHABLE,
-                                               codes.SUCCESS_MANUAL, codes.ERR_UNREACHABLE,
-                                               codes.SUCCESS_MANUAL]
+    assert [r.reply_code for r in replies] == [
+        codes.SUCCESS_MANUAL,
+        codes.ERR_UNREACHABLE,
+        codes.SUCCESS_MANUAL,
+        codes.ERR_UNREACHABLE,
+        codes.SUCCESS_MANUAL,
+    ]
     assert [r.payload for r in replies if r.payload] == [
-        (1).to_bytes(4, "little") + bytes(4), (2).to_bytes(4, "little") + bytes(4),
-        (2).to_bytes(4, "little") + bytes(4)]
+        (1).to_bytes(4, "little") + bytes(4),
+        (2).to_bytes(4, "little") + bytes(4),
+        (2).to_bytes(4, "little") + bytes(4),
+    ]
     st = sb.program_state(pid)
     assert st.allocations == bytes(32)
     # a fresh sandbox where the failing messages did nothing ends with the same memory
@@ -207,7 +223,8 @@ def test_failed_dispatch_leaves_no_trace_in_the_same_block(sb):
 
 
 def test_reallocated_page_reads_zero_in_the_same_block(sb):
-    code = module(handle="""
+    code = module(
+        handle="""
       (local $c i32) (local $p i32)
       (local.set $c (call $cmd))
       (if (i32.eq (local.get $c) (i32.const 0x61))  ;; "a": allocate and write
@@ -219,7 +236,8 @@ def test_reallocated_page_reads_zero_in_the_same_block(sb):
         (then (local.set $p (call $alloc (i32.const 1)))
               (i32.store (i32.const 0x1000)
                          (i32.load (i32.mul (local.get $p) (i32.const 0x10000))))
-              (call $reply_mem (i32.const 0x1000) (i32.const 4))))""")
+              (call $reply_mem (i32.const 0x1000) (i32.const 4))))"""
+    )
     pid = deploy(sb, code)
     call(sb, pid, b"a")
     # in separate blocks the re-allocated page reads zero
@@ -235,7 +253,8 @@ def test_reallocated_page_reads_zero_in_the_same_block(sb):
 
 
 def test_rewrite_of_reallocated_page_persists(sb):
-    code = module(handle="""
+    code = module(
+        handle="""
       (local $c i32) (local $p i32)
       (local.set $c (call $cmd))
       (if (i32.eq (local.get $c) (i32.const 0x61))  ;; "a": allocate and write 0x77
@@ -245,7 +264,8 @@ def test_rewrite_of_reallocated_page_persists(sb):
         (then (drop (call $free (i32.const 2)))))
       (if (i32.eq (local.get $c) (i32.const 0x72))  ;; "r": read page 2
         (then (i32.store (i32.const 0x1000) (i32.load (i32.const 0x20000)))
-              (call $reply_mem (i32.const 0x1000) (i32.const 4))))""")
+              (call $reply_mem (i32.const 0x1000) (i32.const 4))))"""
+    )
     pid = deploy(sb, code)
     ids = [sb.send(pid, p) for p in (b"a", b"f", b"a")]
     sb.run_block()
@@ -256,9 +276,11 @@ def test_rewrite_of_reallocated_page_persists(sb):
 
 # ---------------------------------------------------------------- gas shared by WASM and syscalls
 
+
 def _burner(end: str, loops: int, syscalls: int) -> bytes:
     """Burn `loops` iterations of pure WASM, then `syscalls` calls of gr_size, then `end`."""
-    return module(handle=f"""
+    return module(
+        handle=f"""
       (local $i i32)
       (loop $l
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
@@ -268,26 +290,33 @@ def _burner(end: str, loops: int, syscalls: int) -> bytes:
         (call $gr_size (i32.const 0x1000))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br_if $s (i32.lt_u (local.get $i) (i32.const {syscalls}))))
-      {end}""", data=((0x3000, b"\x11" * 32), (0x10, b"boom")))
+      {end}""",
+        data=((0x3000, b"\x11" * 32), (0x10, b"boom")),
+    )
 
 
 def _over_budget(limit: int) -> tuple[int, int]:
     """Loop and syscall counts that each use ~60% of `limit`: only together too much."""
     sb = Sandbox()
     try:
-        probe = module(handle="""
+        probe = module(
+            handle="""
           (local $i i32)
           (call $gr_gas_available (i32.const 0x1000))
           (loop $l
             (local.set $i (i32.add (local.get $i) (i32.const 1)))
             (br_if $l (i32.lt_u (local.get $i) (i32.const 100000))))
           (call $gr_gas_available (i32.const 0x1008))
-          (call $reply_mem (i32.const 0x1000) (i32.const 16))""")
+          (call $reply_mem (i32.const 0x1000) (i32.const 16))"""
+        )
         out = call(sb, deploy(sb, probe))[0].payload
     finally:
         sb.close()
-    per_iter = (int.from_bytes(out[:8], "little") - int.from_bytes(out[8:], "little")
-                - limits.SYSCALL_BASE_GAS) / 100000
+    per_iter = (
+        int.from_bytes(out[:8], "little")
+        - int.from_bytes(out[8:], "little")
+        - limits.SYSCALL_BASE_GAS
+    ) / 100000
     return int(0.6 * limit / per_iter), int(0.6 * limit / limits.SYSCALL_BASE_GAS)
 
 
@@ -301,8 +330,7 @@ ENDINGS = {
 }
 
 
-@pytest.mark.parametrize("ending", [
-    pytest.param(k) for k in ENDINGS])
+@pytest.mark.parametrize("ending", [pytest.param(k) for k in ENDINGS])
 def test_wasm_and_syscall_gas_add_up(small_sb, ending):
     from sandbox_helpers import SMALL_GAS
 
@@ -310,8 +338,10 @@ def test_wasm_and_syscall_gas_add_up(small_sb, ending):
     sb = small_sb
     pid = deploy(sb, _burner(ENDINGS[ending][0], loops, syscalls))
     # each part alone fits in the limit
-    alone = [deploy(sb, _burner("", loops, 0), salt=b"w"), deploy(sb, _burner("", 0, syscalls),
-                                                                   salt=b"s")]
+    alone = [
+        deploy(sb, _burner("", loops, 0), salt=b"w"),
+        deploy(sb, _burner("", 0, syscalls), salt=b"s"),
+    ]
     assert [call(sb, p)[0].reply_code for p in alone] == [codes.SUCCESS_AUTO] * 2
     before = durable(sb.program_state(pid))
     reply, rec = call(sb, pid)
@@ -322,11 +352,13 @@ def test_wasm_and_syscall_gas_add_up(small_sb, ending):
 
 # A program that allocates a page and then fails ("f"), or reads the first byte above
 # its static memory ("r"), which only exists while a page is allocated there.
-GROW_THEN_FAIL = module(handle="""
+GROW_THEN_FAIL = module(
+    handle="""
   (if (i32.eq (call $cmd) (i32.const 0x66))
     (then (drop (call $alloc (i32.const 1))) unreachable))
   (i32.store (i32.const 0x1000) (i32.load (i32.const 0x20000)))
-  (call $reply_mem (i32.const 0x1000) (i32.const 4))""")
+  (call $reply_mem (i32.const 0x1000) (i32.const 4))"""
+)
 
 
 def test_failed_alloc_leaves_memory_unallocated_across_blocks(sb):

@@ -33,14 +33,16 @@ SMALL_GAS = 200_000_000
 def gear(body: str, *, pages: int = 2) -> bytes:
     """A Gear-valid module: memory, `gr_reply`, `gr_read`, the given functions (one must
     be the exported `handle`) and `$reply_i64 (i64)` that replies 8 little-endian bytes."""
-    code = bytes(wasmtime.wat2wasm(f"""(module
+    code = bytes(
+        wasmtime.wat2wasm(f"""(module
   (import "env" "memory" (memory {pages}))
   (import "env" "gr_reply" (func $gr_reply (param i32 i32 i32 i32)))
   (import "env" "gr_read" (func $gr_read (param i32 i32 i32 i32)))
   (func $reply_i64 (param i64)
     (i64.store (i32.const 0xF000) (local.get 0))
     (call $gr_reply (i32.const 0xF000) (i32.const 8) (i32.const -1) (i32.const 0xF010)))
-  {body})"""))
+  {body})""")
+    )
     validate(code)
     return code
 
@@ -63,6 +65,7 @@ def u64(b: bytes) -> int:
 
 # ---------------------------------------------------------------- recursion shapes
 
+
 def _load(k: int, t: str) -> str:
     return f"({t}.load (i32.const {8 * k}))"
 
@@ -84,7 +87,7 @@ def shape_locals(n: int = 120, t: str = "i64") -> str:
     sets = " ".join(f"(local.set {k + 1} {_load(k, t)})" for k in range(n))
     uses = " ".join(f"(local.get {k + 1}) ({t}.add)" for k in range(n))
     return f"""
-  (func $rec (param {t}) (result {t}) (local {' '.join([t] * n)})
+  (func $rec (param {t}) (result {t}) (local {" ".join([t] * n)})
     {sets}
     (call $rec ({t}.add (local.get 0) ({t}.const 1)))
     {uses})
@@ -97,7 +100,7 @@ def shape_params(n: int = 200, t: str = "i64") -> str:
     uses = " ".join(f"(local.get {k}) ({t}.add)" for k in range(n))
     zeros = " ".join(f"({t}.const {k})" for k in range(n))
     return f"""
-  (func $rec (param {' '.join([t] * n)}) (result {t})
+  (func $rec (param {" ".join([t] * n)}) (result {t})
     (call $rec {args})
     {uses})
   (func (export "handle") (drop (call $rec {zeros})))"""
@@ -120,7 +123,7 @@ def shape_indirect(n: int = 60) -> str:
     return f"""
   (type $sig (func (param i64) (result i64)))
   (table 2 funcref) (elem (i32.const 1) $rec)
-  (func $rec (param i64) (result i64) (local {' '.join(['i64'] * n)})
+  (func $rec (param i64) (result i64) (local {" ".join(["i64"] * n)})
     {sets}
     (call_indirect (type $sig) (i64.add (local.get 0) (i64.const 1)) (i32.const 1))
     {uses})
@@ -132,12 +135,17 @@ def shape_mutual(n: int = 30) -> str:
         sets = " ".join(f"(local.set {k + 1} {_load(k, 'i32')})" for k in range(n))
         uses = " ".join(f"(local.get {k + 1}) (i32.add)" for k in range(n))
         return f"""
-  (func ${name} (param i32) (result i32) (local {' '.join(['i32'] * n)})
+  (func ${name} (param i32) (result i32) (local {" ".join(["i32"] * n)})
     {sets}
     (call ${other} (i32.add (local.get 0) (i32.const 1)))
     {uses})"""
-    return fn("a", "b") + fn("b", "a") + """
+
+    return (
+        fn("a", "b")
+        + fn("b", "a")
+        + """
   (func (export "handle") (drop (call $a (i32.const 0))))"""
+    )
 
 
 SHAPES = {
@@ -165,8 +173,7 @@ def test_deep_recursion_hits_the_counter(name):
         finally:
             sb.close()
         assert reply.reply_code == codes.ERR_STACK_LIMIT
-        assert codes.reply_code_name(reply.reply_code) == \
-            "Error(Execution(StackLimitExceeded))"
+        assert codes.reply_code_name(reply.reply_code) == "Error(Execution(StackLimitExceeded))"
         assert (rec.status, rec.explanation) == ("trap", LIMIT_HIT)
         assert 0 < rec.gas_burned < SMALL_GAS
         runs.append(rec.gas_burned)
@@ -200,8 +207,13 @@ def test_same_gas_across_worker_counts():
             assert res.rounds == 1
             recs = (sb.dispatches[ma], sb.dispatches[mb])
             assert all(r.explanation == LIMIT_HIT for r in recs)
-            results.append(([r.gas_burned for r in recs], res.gas_burned,
-                             [t.new_state_hash for t in res.transitions]))
+            results.append(
+                (
+                    [r.gas_burned for r in recs],
+                    res.gas_burned,
+                    [t.new_state_hash for t in res.transitions],
+                )
+            )
         finally:
             sb.close()
     assert results[0] == results[1] == results[2]
@@ -294,6 +306,7 @@ def test_every_exit_keeps_the_counter_balanced():
 
 # ---------------------------------------------------------------- indices
 
+
 def test_calls_exports_and_tables_keep_their_targets():
     """200 functions (indices cross the one-byte LEB boundary when shifted), called
     directly, through a table filled in two segments, and from two entry points."""
@@ -302,8 +315,9 @@ def test_calls_exports_and_tables_keep_their_targets():
     table = " ".join(f"$f{i}" for i in reversed(range(100)))
     table2 = " ".join(f"$f{i}" for i in range(100, n))
     direct = " ".join(f"(call $f{i}) (i64.add)" for i in range(0, n, 3))
-    indirect = " ".join(f"(call_indirect (type $r) (i32.const {k})) (i64.add)"
-                        for k in range(0, n, 7))
+    indirect = " ".join(
+        f"(call_indirect (type $r) (i32.const {k})) (i64.add)" for k in range(0, n, 7)
+    )
     code = gear(f"""
   (type $r (func (result i64)))
   (table {n} funcref)
@@ -335,9 +349,12 @@ def test_module_layout():
     untouched; exports go through thunks that call the original function."""
     from gexe.runtime import wasm
 
-    code = gear(EXITS + """
+    code = gear(
+        EXITS
+        + """
   (global $g (mut i64) (i64.const 5))
-  (global (export "keep") i32 (i32.const 9))""")
+  (global (export "keep") i32 (i32.const 9))"""
+    )
     out = ins.instrument(code)
     a, b = wasm.parse(code), wasm.parse(out)
     assert b.imports[:-1] == a.imports
@@ -346,20 +363,24 @@ def test_module_layout():
     assert b.globals[:-1] == a.globals
     assert b.globals[-1] == wasm.Global(wasm.I32, True, 0)
     n_imp = sum(1 for i in a.imports if i.kind == wasm.KIND_FUNC)
-    assert b.functions[:len(a.functions)] == a.functions
+    assert b.functions[: len(a.functions)] == a.functions
     assert len(b.functions) == len(a.functions) + 1  # one thunk, for `handle`
     handle = next(e for e in b.exports if e.name == "handle")
     assert handle.index == n_imp + 1 + len(a.functions)
-    assert [e for e in b.exports if e.kind != wasm.KIND_FUNC] == \
-        [e for e in a.exports if e.kind != wasm.KIND_FUNC]
+    assert [e for e in b.exports if e.kind != wasm.KIND_FUNC] == [
+        e for e in a.exports if e.kind != wasm.KIND_FUNC
+    ]
 
 
 # ---------------------------------------------------------------- sessions
 
+
 def test_globals_are_fresh_for_every_message_of_a_session():
     """A message that traps deep in a recursion (counter left high) or after moving a
     mutable global does not affect the next message run on the same instance."""
-    code = gear(shape_simple().replace('(export "handle")', "") + """
+    code = gear(
+        shape_simple().replace('(export "handle")', "")
+        + """
   (global $sp (mut i32) (i32.const 4096))
   (func $cmd (result i32)
     (call $gr_read (i32.const 0) (i32.const 1) (i32.const 0xE000) (i32.const 0xE010))
@@ -372,7 +393,8 @@ def test_globals_are_fresh_for_every_message_of_a_session():
     (if (i32.eq (local.get $c) (i32.const 1)) (then (unreachable)))
     (if (i32.eq (local.get $c) (i32.const 2)) (then (drop (call $rec (i32.const 0)))))
     (call $down (i32.const 5000))
-    (call $reply_i64 (i64.extend_i32_u (global.get $sp))))""")
+    (call $reply_i64 (i64.extend_i32_u (global.get $sp))))"""
+    )
     sb = Sandbox(max_gas_per_message=SMALL_GAS)
     try:
         pid = deploy(sb, code)
@@ -390,12 +412,14 @@ def test_globals_are_fresh_for_every_message_of_a_session():
 
 # ---------------------------------------------------------------- example programs
 
+
 def run_examples(monkeypatch, instrumented: bool):
     if not instrumented:
         monkeypatch.setattr(ins, "instrument", lambda code: bytes(code))
     sb = Sandbox()
     out = []
     try:
+
         def c(name: str) -> bytes:
             return programs.path(name).read_bytes()
 
@@ -406,10 +430,19 @@ def run_examples(monkeypatch, instrumented: bool):
         sb.run_until_idle()
         mandel = deploy(sb, c("mandelbrot"))
         job = struct.pack("<qqqIII", -(1 << 28) // 3, (1 << 28) // 7, (1 << 28) // 50, 7, 9, 100)
-        for pid, payload in [(ping, b"PING"), (ping, b"hello"), (counter, b"inc"),
-                             (counter, b"add:10"), (counter, b"dec"), (counter, b"get"),
-                             (proxy, b"PING"), (proxy, b"echo"), (mandel, b""),
-                             (mandel, job), (mandel, b"12345")]:
+        for pid, payload in [
+            (ping, b"PING"),
+            (ping, b"hello"),
+            (counter, b"inc"),
+            (counter, b"add:10"),
+            (counter, b"dec"),
+            (counter, b"get"),
+            (proxy, b"PING"),
+            (proxy, b"echo"),
+            (mandel, b""),
+            (mandel, job),
+            (mandel, b"12345"),
+        ]:
             mid = sb.send(pid, payload)
             reply = sb.run_until_reply(mid, max_blocks=10)
             rec = sb.dispatches[mid]
@@ -443,6 +476,7 @@ def test_example_programs_instrument_and_validate():
 
 # ---------------------------------------------------------------- size and speed
 
+
 def big_module(size: int = 506 * 1024, seed: int = 7) -> bytes:
     rnd = random.Random(seed)
     funcs: list[str] = []
@@ -453,32 +487,48 @@ def big_module(size: int = 506 * 1024, seed: int = 7) -> bytes:
         for _ in range(rnd.randint(20, 200)):
             c = rnd.random()
             if c < 0.3:
-                body.append(f"(local.set $a (i32.add (local.get $a) "
-                            f"(i32.load offset={rnd.randint(0, 4096)} (local.get $p))))")
+                body.append(
+                    f"(local.set $a (i32.add (local.get $a) "
+                    f"(i32.load offset={rnd.randint(0, 4096)} (local.get $p))))"
+                )
             elif c < 0.45:
-                body.append(f"(local.set $b (i64.mul (local.get $b) "
-                            f"(i64.const {rnd.randint(-2**40, 2**40)})))")
+                body.append(
+                    f"(local.set $b (i64.mul (local.get $b) "
+                    f"(i64.const {rnd.randint(-(2**40), 2**40)})))"
+                )
             elif c < 0.6 and n:
-                body.append(f"(local.set $a (call $f{rnd.randrange(n)} (local.get $a) "
-                            "(local.get $b)))")
+                body.append(
+                    f"(local.set $a (call $f{rnd.randrange(n)} (local.get $a) (local.get $b)))"
+                )
             elif c < 0.7:
-                body.append("(block $x (loop $y (br_if $x (i32.eqz (local.get $a))) "
-                            "(local.set $a (i32.sub (local.get $a) (i32.const 1))) "
-                            "(br_if $y (local.get $p))))")
+                body.append(
+                    "(block $x (loop $y (br_if $x (i32.eqz (local.get $a))) "
+                    "(local.set $a (i32.sub (local.get $a) (i32.const 1))) "
+                    "(br_if $y (local.get $p))))"
+                )
             elif c < 0.8:
-                body.append(f"(if (i32.gt_u (local.get $a) (i32.const {rnd.randint(0, 999)})) "
-                            "(then (return (local.get $a))))")
+                body.append(
+                    f"(if (i32.gt_u (local.get $a) (i32.const {rnd.randint(0, 999)})) "
+                    "(then (return (local.get $a))))"
+                )
             elif c < 0.85:
                 body.append("(block $q (block $r (br_table $q $r 0 (local.get $a))))")
             else:
-                body.append(f"(i64.store offset={rnd.randint(0, 4096)} (local.get $p) "
-                            "(i64.extend_i32_u (local.get $a)))")
-        funcs.append(f"(func $f{n} (param $p i32) (param $q i64) (result i32) "
-                     f"(local $a i32) (local $b i64) {' '.join(body)} (local.get $a))")
+                body.append(
+                    f"(i64.store offset={rnd.randint(0, 4096)} (local.get $p) "
+                    "(i64.extend_i32_u (local.get $a)))"
+                )
+        funcs.append(
+            f"(func $f{n} (param $p i32) (param $q i64) (result i32) "
+            f"(local $a i32) (local $b i64) {' '.join(body)} (local.get $a))"
+        )
         total += len(funcs[-1]) // 6  # about the binary size
-    wat = ('(module (import "env" "memory" (memory 1)) '
-           '(func (export "handle") (drop (call $f0 (i32.const 0) (i64.const 0))))\n'
-           + "\n".join(funcs) + ")")
+    wat = (
+        '(module (import "env" "memory" (memory 1)) '
+        '(func (export "handle") (drop (call $f0 (i32.const 0) (i64.const 0))))\n'
+        + "\n".join(funcs)
+        + ")"
+    )
     return bytes(wasmtime.wat2wasm(wat))
 
 
@@ -496,6 +546,7 @@ def test_big_module_is_fast_and_deterministic():
 
 
 # ---------------------------------------------------------------- units and fallbacks
+
 
 def test_costs():
     code = gear("""
@@ -551,8 +602,10 @@ def test_native_overflow_burns_the_whole_gas_limit():
     """The last resort: if wasmtime's native limit comes first, the dispatch still
     fails with StackLimitExceeded and burns its whole gas limit, so how deep it got
     (machine dependent) does not show in the outcome."""
-    stores = " ".join(f"(i64.store offset={8 * k} (i32.const 0) "
-                      f"(i64.mul (local.get 0) (i64.const {k + 3})))" for k in range(600))
+    stores = " ".join(
+        f"(i64.store offset={8 * k} (i32.const 0) (i64.mul (local.get 0) (i64.const {k + 3})))"
+        for k in range(600)
+    )
     code = gear(LICM.format(stores=stores))
     sb = Sandbox(max_gas_per_message=SMALL_GAS)
     try:

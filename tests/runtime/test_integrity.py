@@ -19,13 +19,18 @@ def code(name: str) -> bytes:
 
 def test_failed_dispatch_writes_only_the_state_record(sb):
     # memory is dirtied, a page allocated and a message sent before the trap
-    pid = deploy(sb, module(handle="""
+    pid = deploy(
+        sb,
+        module(
+            handle="""
       (if (i32.eq (call $cmd) (i32.const 0x66))
         (then (i32.store (i32.const 0x4000) (i32.const 1))
               (drop (call $alloc (i32.const 2)))
               (call $emit (i32.const 0) (i32.const 8))
               unreachable))
-      (i32.store (i32.const 0x4000) (i32.const 2))"""))
+      (i32.store (i32.const 0x4000) (i32.const 2))"""
+        ),
+    )
     call(sb, pid, b"ok")  # some memory is stored
     before_state = sb.program_state(pid)
     assert before_state.pages != ZERO_ID
@@ -38,8 +43,12 @@ def test_failed_dispatch_writes_only_the_state_record(sb):
     assert all(sb.storage._blobs[k] == v for k, v in blobs.items())
     assert after.executable_balance < before_state.executable_balance
     assert (after.pages, after.allocations, after.queue, after.waitlist, after.balance) == (
-        before_state.pages, before_state.allocations, before_state.queue,
-        before_state.waitlist, before_state.balance)
+        before_state.pages,
+        before_state.allocations,
+        before_state.queue,
+        before_state.waitlist,
+        before_state.balance,
+    )
 
 
 ALICE, BOB = user("0x" + "a1" * 20), user("0x" + "b2" * 20)
@@ -50,13 +59,18 @@ def run_workload(workers: int) -> tuple[list, list, list]:
     after every block, every message that left the program set, and every dispatch."""
     sb = Sandbox(workers=workers, max_gas_per_message=SMALL_GAS)
     try:
-        cid = {n: sb.upload_code(code(n)) for n in
-               ("ping", "proxy", "counter", "sender", "panicker", "looper", "waiter", "token")}
+        cid = {
+            n: sb.upload_code(code(n))
+            for n in ("ping", "proxy", "counter", "sender", "panicker", "looper", "waiter", "token")
+        }
         pings = [sb.create_program(cid["ping"], salt=bytes([i])) for i in range(2)]
-        proxies = [sb.create_program(cid["proxy"], salt=bytes([i]), init_payload=pings[i % 2])
-                   for i in range(3)]
-        counters = [sb.create_program(cid["counter"], salt=bytes([i]), init_payload=b"7")
-                    for i in range(2)]
+        proxies = [
+            sb.create_program(cid["proxy"], salt=bytes([i]), init_payload=pings[i % 2])
+            for i in range(3)
+        ]
+        counters = [
+            sb.create_program(cid["counter"], salt=bytes([i]), init_payload=b"7") for i in range(2)
+        ]
         sender = sb.create_program(cid["sender"])
         panicker = sb.create_program(cid["panicker"])
         looper = sb.create_program(cid["looper"])
@@ -88,10 +102,15 @@ def run_workload(workers: int) -> tuple[list, list, list]:
         for _ in range(6):
             block()
         assert not sb.state.queued
-        out = [(m.id, m.source, m.destination, m.payload, m.value, m.reply_to, m.reply_code)
-               for m in sb.outgoing]
-        records = [(d.program_id, d.message_id, d.status, d.gas_burned)
-                   for r in sb.results for d in r.dispatches]
+        out = [
+            (m.id, m.source, m.destination, m.payload, m.value, m.reply_to, m.reply_code)
+            for m in sb.outgoing
+        ]
+        records = [
+            (d.program_id, d.message_id, d.status, d.gas_burned)
+            for r in sb.results
+            for d in r.dispatches
+        ]
         return hashes, out, records
     finally:
         sb.close()
@@ -163,8 +182,11 @@ def test_random_syscall_programs():
                 name = rng.choice(names)
                 params, results = SYSCALL_SIGNATURES[name]
                 args = " ".join(
-                    f"(i32.const {rng.choice(args32) if rng.random() < 0.8 else rng.randrange(-2**31, 2**31)})"
-                    if t == 0x7F else f"(i64.const {rng.randrange(0, 2**40)})" for t in params)
+                    f"(i32.const {rng.choice(args32) if rng.random() < 0.8 else rng.randrange(-(2**31), 2**31)})"
+                    if t == 0x7F
+                    else f"(i64.const {rng.randrange(0, 2**40)})"
+                    for t in params
+                )
                 call_ = f"(call ${name} {args})"
                 calls.append(f"(drop {call_})" if results else call_)
             body = "\n".join(calls)

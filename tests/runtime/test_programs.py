@@ -32,8 +32,10 @@ def u64(b: bytes) -> int:
 
 # ---------------------------------------------------------------- references
 
+
 def ref_mandelbrot(x0: int, y0: int, step: int, w: int, h: int, max_iter: int) -> int:
     """programs/mandelbrot/README.md: Q28 fixed point on wrapping i64, arithmetic >>."""
+
     def i64(v: int) -> int:
         v &= M64
         return v - (1 << 64) if v >> 63 else v
@@ -83,10 +85,15 @@ def test_reference_vectors():
 
 # ---------------------------------------------------------------- programs
 
+
 def test_ping(sb):
     pid = deploy(sb, code("ping"), b"whatever")
-    for payload, want in [(b"PING", b"PONG"), (b"hello", b"hello"), (b"", b""),
-                          (bytes(range(256)) * 40, bytes(range(256)) * 40)]:  # > 8 KiB
+    for payload, want in [
+        (b"PING", b"PONG"),
+        (b"hello", b"hello"),
+        (b"", b""),
+        (bytes(range(256)) * 40, bytes(range(256)) * 40),
+    ]:  # > 8 KiB
         reply, rec = call(sb, pid, payload)
         assert (reply.payload, reply.reply_code) == (want, MANUAL), payload[:8]
         assert rec.status == "success"
@@ -153,8 +160,7 @@ def test_mandelbrot(sb):
     pid = deploy(sb, code("mandelbrot"))
     reply, _ = call(sb, pid)
     # default job: x0 -2.0, y0 -1.5, step 3/32, 32x32, max_iter 256 (README: 50314)
-    assert u64(reply.payload) == ref_mandelbrot(-2 * Q28, -3 * Q28 // 2, 3 * Q28 // 32,
-                                                32, 32, 256)
+    assert u64(reply.payload) == ref_mandelbrot(-2 * Q28, -3 * Q28 // 2, 3 * Q28 // 32, 32, 32, 256)
     job = (-Q28 // 3, Q28 // 7, Q28 // 50, 7, 9, 100)
     reply, _ = call(sb, pid, struct.pack("<qqqIII", *job))
     assert u64(reply.payload) == ref_mandelbrot(*job)

@@ -44,16 +44,19 @@ READ = """
   (call $reply_mem (i32.const 0x1000) (i32.const 7))"""
 
 
-@pytest.mark.parametrize(("payload", "at", "n", "err", "data"), [
-    (b"abcdef", 1, 3, 0, b"bcd"),
-    (b"abcdef", 3, 3, 0, b"def"),
-    (b"abcdef", 6, 0, 0, b"???"),  # empty read at the end is fine and writes nothing
-    (b"abcdef", 1, 0xFFFFFFFF, E.TOO_BIG_READ_LEN, b"???"),  # at + len overflows u32
-    (b"abcdef", 0xFFFFFFFF, 1, E.TOO_BIG_READ_LEN, b"???"),
-    (b"abcdef", 4, 3, E.READ_WRONG_RANGE, b"???"),  # past the end: nothing written
-    (b"abcdef", 7, 0, E.READ_WRONG_RANGE, b"???"),
-    (b"", 0, 1, E.READ_WRONG_RANGE, b"???"),
-])
+@pytest.mark.parametrize(
+    ("payload", "at", "n", "err", "data"),
+    [
+        (b"abcdef", 1, 3, 0, b"bcd"),
+        (b"abcdef", 3, 3, 0, b"def"),
+        (b"abcdef", 6, 0, 0, b"???"),  # empty read at the end is fine and writes nothing
+        (b"abcdef", 1, 0xFFFFFFFF, E.TOO_BIG_READ_LEN, b"???"),  # at + len overflows u32
+        (b"abcdef", 0xFFFFFFFF, 1, E.TOO_BIG_READ_LEN, b"???"),
+        (b"abcdef", 4, 3, E.READ_WRONG_RANGE, b"???"),  # past the end: nothing written
+        (b"abcdef", 7, 0, E.READ_WRONG_RANGE, b"???"),
+        (b"", 0, 1, E.READ_WRONG_RANGE, b"???"),
+    ],
+)
 def test_gr_read(sb, payload, at, n, err, data):
     code = module(handle=READ.format(at=at, n=n), data=((0x1004, b"???"),))
     _, reply, _ = run_one(sb, code, payload)
@@ -63,21 +66,25 @@ def test_gr_read(sb, payload, at, n, err, data):
 
 @pytest.mark.parametrize("payload", [b"", b"x", bytes(range(256)) * 300])
 def test_gr_size(sb, payload):
-    code = module(handle="""
+    code = module(
+        handle="""
       (call $gr_size (i32.const 0x1000))
-      (call $reply_mem (i32.const 0x1000) (i32.const 4))""")
+      (call $reply_mem (i32.const 0x1000) (i32.const 4))"""
+    )
     _, reply, _ = run_one(sb, code, payload)
     assert reply.payload == u32(len(payload))
 
 
 # ---------------------------------------------------------------- replies
 
-REPLY_TWICE = module(handle="""
+REPLY_TWICE = module(
+    handle="""
   (call $gr_reply (i32.const 0x2000) (i32.const 5) (i32.const 0x3000) (i32.const 0x1000))
   (call $gr_reply (i32.const 0x2000) (i32.const 5) (i32.const -1) (i32.const 0x1100))
   (call $emit (i32.const 0x1000) (i32.const 36))
   (call $emit (i32.const 0x1100) (i32.const 36))""",
-    data=((0x2000, b"hello"), (0x3000, (40).to_bytes(16, "little"))))
+    data=((0x2000, b"hello"), (0x3000, (40).to_bytes(16, "little"))),
+)
 
 
 def test_gr_reply_payload_value_and_duplicate(sb):
@@ -103,17 +110,20 @@ def test_gr_reply_not_enough_value(sb):
 
 
 def test_gr_reply_over_max_payload(sb):
-    code = module(handle=f"""
+    code = module(
+        handle=f"""
       (call $gr_reply (i32.const 0) (i32.const {limits.MAX_PAYLOAD_SIZE + 1}) (i32.const -1)
                       (i32.const 0x1000))
-      (call $emit (i32.const 0x1000) (i32.const 4))""")
+      (call $emit (i32.const 0x1000) (i32.const 4))"""
+    )
     _, reply, _ = run_one(sb, code)
     assert emitted(sb) == [u32(E.MAX_MESSAGE_SIZE_EXCEED)]
     assert reply.reply_code == AUTO
 
 
 def test_gr_reply_push_commit_and_late_access(sb):
-    code = module(handle="""
+    code = module(
+        handle="""
       (call $gr_reply_push (i32.const 0x2000) (i32.const 2) (i32.const 0x1000))
       (call $gr_reply_push (i32.const 0x2002) (i32.const 2) (i32.const 0x1004))
       (call $gr_reply_commit (i32.const 0x3000) (i32.const 0x1008))
@@ -121,7 +131,8 @@ def test_gr_reply_push_commit_and_late_access(sb):
       (call $gr_reply_commit (i32.const -1) (i32.const 0x1104))
       (call $emit (i32.const 0x1000) (i32.const 44))
       (call $emit (i32.const 0x1100) (i32.const 40))""",
-        data=((0x2000, b"abcd"), (0x3000, (3).to_bytes(16, "little"))))
+        data=((0x2000, b"abcd"), (0x3000, (3).to_bytes(16, "little"))),
+    )
     _, reply, _ = run_one(sb, code, value=5)
     assert reply.payload == b"abcd" and reply.value == 3 and reply.reply_code == MANUAL
     ok, late = emitted(sb)
@@ -131,12 +142,15 @@ def test_gr_reply_push_commit_and_late_access(sb):
 
 def test_reply_push_up_to_the_max_payload(sb):
     # 129 static pages hold a whole 8 MiB payload
-    code = module(handle=f"""
+    code = module(
+        handle=f"""
       (call $gr_reply_push (i32.const 0) (i32.const {limits.MAX_PAYLOAD_SIZE - 1}) (i32.const 0x1000))
       (call $gr_reply_push (i32.const 0) (i32.const 2) (i32.const 0x1004))
       (call $gr_reply_push (i32.const 0) (i32.const 1) (i32.const 0x1008))
       (call $gr_reply_commit (i32.const -1) (i32.const 0x100c))
-      (call $emit (i32.const 0x1000) (i32.const 0x30))""", pages=129)
+      (call $emit (i32.const 0x1000) (i32.const 0x30))""",
+        pages=129,
+    )
     _, reply, _ = run_one(sb, code)
     out = emitted(sb)[0]
     assert u32s(out[:12]) == [0, E.MAX_MESSAGE_SIZE_EXCEED, 0]
@@ -151,35 +165,45 @@ def test_gr_reply_commit_without_push_is_empty(sb):
 
 
 def test_gr_reply_input_and_push_input(sb):
-    code = module(handle="""
+    code = module(
+        handle="""
       (call $gr_reply_push_input (i32.const 0) (i32.const 5) (i32.const 0x1000))
       (call $gr_reply_push_input (i32.const 11) (i32.const 0) (i32.const 0x1004))
       (call $gr_reply_push_input (i32.const 6) (i32.const 6) (i32.const 0x1008))
       (call $gr_reply_input (i32.const 6) (i32.const 5) (i32.const -1) (i32.const 0x100c))
       (call $gr_reply_push_input (i32.const 0) (i32.const 1) (i32.const 0x1030))
-      (call $emit (i32.const 0x1000) (i32.const 0x34))""")
+      (call $emit (i32.const 0x1000) (i32.const 0x34))"""
+    )
     _, reply, _ = run_one(sb, code, b"hello world")
     assert reply.payload == b"helloworld" and reply.reply_code == MANUAL
     (out,) = emitted(sb)
-    assert u32s(out[:12]) == [0, E.OUT_OF_BOUNDS_INPUT_SLICE_OFFSET,
-                              E.OUT_OF_BOUNDS_INPUT_SLICE_LENGTH]
+    assert u32s(out[:12]) == [
+        0,
+        E.OUT_OF_BOUNDS_INPUT_SLICE_OFFSET,
+        E.OUT_OF_BOUNDS_INPUT_SLICE_LENGTH,
+    ]
     assert out[12:48] == u32(0) + reply.id
     assert u32s(out[48:]) == [E.LATE_ACCESS]
 
 
-@pytest.mark.parametrize(("payload", "offset", "length", "err"), [
-    (b"", 0, 0, E.OUT_OF_BOUNDS_INPUT_SLICE_OFFSET),  # any range of an empty payload
-    (b"abc", 3, 0, E.OUT_OF_BOUNDS_INPUT_SLICE_OFFSET),
-    (b"abc", 0xFFFFFFFF, 1, E.OUT_OF_BOUNDS_INPUT_SLICE_OFFSET),
-    (b"abc", 2, 2, E.OUT_OF_BOUNDS_INPUT_SLICE_LENGTH),
-    (b"abc", 1, 0xFFFFFFFF, E.OUT_OF_BOUNDS_INPUT_SLICE_LENGTH),
-    (b"abc", 1, 2, 0),
-])
+@pytest.mark.parametrize(
+    ("payload", "offset", "length", "err"),
+    [
+        (b"", 0, 0, E.OUT_OF_BOUNDS_INPUT_SLICE_OFFSET),  # any range of an empty payload
+        (b"abc", 3, 0, E.OUT_OF_BOUNDS_INPUT_SLICE_OFFSET),
+        (b"abc", 0xFFFFFFFF, 1, E.OUT_OF_BOUNDS_INPUT_SLICE_OFFSET),
+        (b"abc", 2, 2, E.OUT_OF_BOUNDS_INPUT_SLICE_LENGTH),
+        (b"abc", 1, 0xFFFFFFFF, E.OUT_OF_BOUNDS_INPUT_SLICE_LENGTH),
+        (b"abc", 1, 2, 0),
+    ],
+)
 def test_gr_reply_input_ranges(sb, payload, offset, length, err):
-    code = module(handle=f"""
+    code = module(
+        handle=f"""
       (call $gr_reply_input (i32.const {offset}) (i32.const {length}) (i32.const -1)
                             (i32.const 0x1000))
-      (call $emit (i32.const 0x1000) (i32.const 4))""")
+      (call $emit (i32.const 0x1000) (i32.const 4))"""
+    )
     _, reply, _ = run_one(sb, code, payload)
     assert emitted(sb) == [u32(err)]
     if err:
@@ -189,11 +213,13 @@ def test_gr_reply_input_ranges(sb, payload, offset, length, err):
 
 
 def test_reply_to_and_reply_code_outside_a_reply(sb):
-    code = module(handle="""
+    code = module(
+        handle="""
       (call $gr_reply_to (i32.const 0x1000))
       (call $gr_reply_code (i32.const 0x1024))
       (call $reply_mem (i32.const 0x1000) (i32.const 0x2c))""",
-        data=((0x1000, b"\xaa" * 0x2C),))
+        data=((0x1000, b"\xaa" * 0x2C),),
+    )
     _, reply, _ = run_one(sb, code)
     # the whole result struct is written: code 105 and a zeroed hash / reply code
     assert reply.payload == u32(E.NO_REPLY_CONTEXT) + bytes(32) + u32(E.NO_REPLY_CONTEXT) + bytes(4)
@@ -215,7 +241,8 @@ REPLY_PROBE = module(
       (call $gr_value (i32.const 0x10c0))                                     ;; 16
       (call $gr_size (i32.const 0x10d0))                                      ;; 4
       (call $gr_read (i32.const 0) (i32.const 5) (i32.const 0x10d4) (i32.const 0x10e0))
-      (call $emit (i32.const 0x1000) (i32.const 0xe4))""")
+      (call $emit (i32.const 0x1000) (i32.const 0xe4))""",
+)
 
 
 def test_handle_reply_context_from_user_reply(sb):
@@ -244,19 +271,25 @@ def test_handle_reply_context_from_user_reply(sb):
 
 
 def test_handle_reply_sees_error_reply_of_another_program(sb):
-    panicker = deploy(sb, module(handle="(call $gr_panic (i32.const 0x10) (i32.const 4))",
-                                 data=((0x10, b"boom"),)))
-    forwarder = deploy(sb, module(
-        handle="""
+    panicker = deploy(
+        sb,
+        module(handle="(call $gr_panic (i32.const 0x10) (i32.const 4))", data=((0x10, b"boom"),)),
+    )
+    forwarder = deploy(
+        sb,
+        module(
+            handle="""
           (call $gr_read (i32.const 0) (i32.const 32) (i32.const 0x3000) (i32.const 0x1000))
           (call $gr_send (i32.const 0x3000) (i32.const 0) (i32.const 0) (i32.const 0)
                          (i32.const 0x1000))""",
-        handle_reply="""
+            handle_reply="""
           (call $gr_reply_to (i32.const 0x1000))
           (call $gr_reply_code (i32.const 0x1024))
           (call $gr_read (i32.const 0) (i32.const 4) (i32.const 0x102c) (i32.const 0x1030))
           (call $gr_source (i32.const 0x1034))
-          (call $emit (i32.const 0x1000) (i32.const 0x54))"""))
+          (call $emit (i32.const 0x1000) (i32.const 0x54))""",
+        ),
+    )
     mid = sb.send(forwarder, panicker)
     sb.run_until_idle()
     sent = outgoing_message_id(mid, 0)
@@ -269,7 +302,8 @@ def test_handle_reply_sees_error_reply_of_another_program(sb):
 
 # ---------------------------------------------------------------- sending
 
-SEND_ALL = module(handle="""
+SEND_ALL = module(
+    handle="""
   (call $gr_send (i32.const 0x3000) (i32.const 0x2000) (i32.const 3) (i32.const 0)
                  (i32.const 0x1000))                                                ;; 36
   (call $gr_send_init (i32.const 0x1024))                                           ;; 8
@@ -291,7 +325,8 @@ SEND_ALL = module(handle="""
   (call $gr_send_input (i32.const 0x3000) (i32.const 9) (i32.const 1) (i32.const 0)
                        (i32.const 0x10d0))                                          ;; 36
   (call $reply_mem (i32.const 0x1000) (i32.const 0xf4))""",
-    data=((0x2000, b"abcde"), (0x3000, pid_value(OBSERVER))))
+    data=((0x2000, b"abcde"), (0x3000, pid_value(OBSERVER))),
+)
 
 
 def test_send_family(sb):
@@ -312,11 +347,15 @@ def test_send_family(sb):
     assert out[208:244] == u32(E.OUT_OF_BOUNDS_INPUT_SLICE_OFFSET) + bytes(32)
     sent = list(sb.messages_to(OBSERVER))
     assert [(m.id, m.payload, m.source, m.value) for m in sent] == [
-        (ids[0], b"abc", pid, 0), (ids[1], b"dexy", pid, 0), (ids[2], b"yz", pid, 0)]
+        (ids[0], b"abc", pid, 0),
+        (ids[1], b"dexy", pid, 0),
+        (ids[2], b"yz", pid, 0),
+    ]
 
 
 def test_send_limit_1024_per_execution(sb):
-    code = module(handle="""
+    code = module(
+        handle="""
       (local $i i32)
       (loop $l
         (call $gr_send_init (i32.const 0x1000))
@@ -326,7 +365,8 @@ def test_send_limit_1024_per_execution(sb):
       (call $gr_send (i32.const 0x3000) (i32.const 0) (i32.const 0) (i32.const 0)
                      (i32.const 0x1010))
       (call $reply_mem (i32.const 0x1000) (i32.const 0x34))""",
-        data=((0x3000, pid_value(OBSERVER)),))
+        data=((0x3000, pid_value(OBSERVER)),),
+    )
     _, reply, _ = run_one(sb, code)
     out = reply.payload
     assert u32s(out[:8]) == [0, 1023]
@@ -337,7 +377,8 @@ def test_send_limit_1024_per_execution(sb):
 
 def test_send_value(sb):
     # 0x3000: to OBSERVER with value 3; committed through gr_send and a handle
-    code = module(handle="""
+    code = module(
+        handle="""
       (call $gr_value_available (i32.const 0x1000))
       (call $gr_send (i32.const 0x3000) (i32.const 0) (i32.const 0) (i32.const 0)
                      (i32.const 0x1010))
@@ -346,7 +387,8 @@ def test_send_value(sb):
                             (i32.const 0x1050))
       (call $gr_value_available (i32.const 0x1080))
       (call $reply_mem (i32.const 0x1000) (i32.const 0x90))""",
-        data=((0x3000, pid_value(OBSERVER, 3)),))
+        data=((0x3000, pid_value(OBSERVER, 3)),),
+    )
     pid = deploy(sb, code)
     reply, _ = call(sb, pid, value=4)  # 4 available: the first send works, the second not
     out = reply.payload
@@ -365,14 +407,16 @@ def test_send_value(sb):
 
 
 def test_send_push_over_max_payload(sb):
-    code = module(handle=f"""
+    code = module(
+        handle=f"""
       (call $gr_send_init (i32.const 0x1000))
       (call $gr_send_push (i32.const 0) (i32.const 0) (i32.const {limits.MAX_PAYLOAD_SIZE + 1})
                           (i32.const 0x1008))
       (call $gr_send (i32.const 0x3000) (i32.const 0) (i32.const {limits.MAX_PAYLOAD_SIZE + 1})
                      (i32.const 0) (i32.const 0x100c))
       (call $reply_mem (i32.const 0x1008) (i32.const 8))""",
-        data=((0x3000, pid_value(OBSERVER)),))
+        data=((0x3000, pid_value(OBSERVER)),),
+    )
     _, reply, _ = run_one(sb, code)
     assert u32s(reply.payload) == [E.MAX_MESSAGE_SIZE_EXCEED] * 2
 
@@ -393,12 +437,20 @@ def test_value_is_checked_before_the_message_context(sb):
           (call $gr_reply (i32.const 0) (i32.const 0) (i32.const 0x3200) (i32.const 0x1000))
           (call $gr_reply (i32.const 0) (i32.const 0) (i32.const -1) (i32.const 0x1024))
           (call $emit (i32.const 0x1000) (i32.const 0x48))""",
-        data=((0x3000, pid_value(OBSERVER)), (0x3100, pid_value(OBSERVER, 5)),
-              (0x3200, (5).to_bytes(16, "little"))))
+        data=(
+            (0x3000, pid_value(OBSERVER)),
+            (0x3100, pid_value(OBSERVER, 5)),
+            (0x3200, (5).to_bytes(16, "little")),
+        ),
+    )
     pid, reply, rec = run_one(sb, code)
     out = emitted(sb)[0]
     assert [u32s(out[i : i + 4])[0] for i in range(0, 0x90, 0x24)] == [
-        E.NOT_ENOUGH_VALUE, E.NOT_ENOUGH_VALUE, E.NOT_ENOUGH_VALUE, E.OUT_OF_BOUNDS]
+        E.NOT_ENOUGH_VALUE,
+        E.NOT_ENOUGH_VALUE,
+        E.NOT_ENOUGH_VALUE,
+        E.OUT_OF_BOUNDS,
+    ]
     sent = outgoing_message_id(rec.message_id, 0)  # the emit
     sb.send_reply(pid, sent, b"")
     sb.run_block()
@@ -409,12 +461,16 @@ def test_value_is_checked_before_the_message_context(sb):
 SYSTEM = b"gear" * 8  # Gear's system actor
 
 
-@pytest.mark.parametrize("snippet", [
-    "(call $gr_send (i32.const 0x3000) (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 0x1000))",
-    "(call $gr_send_input (i32.const 0x3000) (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 0x1000))",
-    "(call $gr_send_init (i32.const 0x1000)) "
-    "(call $gr_send_commit (i32.const 0) (i32.const 0x3000) (i32.const 0) (i32.const 0x1000))",
-], ids=["gr_send", "gr_send_input", "gr_send_commit"])
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        "(call $gr_send (i32.const 0x3000) (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 0x1000))",
+        "(call $gr_send_input (i32.const 0x3000) (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 0x1000))",
+        "(call $gr_send_init (i32.const 0x1000)) "
+        "(call $gr_send_commit (i32.const 0) (i32.const 0x3000) (i32.const 0) (i32.const 0x1000))",
+    ],
+    ids=["gr_send", "gr_send_input", "gr_send_commit"],
+)
 def test_sending_to_the_system_actor_is_forbidden(sb, snippet):
     code = module(handle=snippet, data=((0x3000, pid_value(SYSTEM)),))
     _, reply, rec = run_one(sb, code, b"x")
@@ -424,10 +480,12 @@ def test_sending_to_the_system_actor_is_forbidden(sb, snippet):
 
 def test_delayed_send_to_a_program(sb):
     target = deploy(sb, module(handle="(call $gr_message_id (i32.const 0x4000))"))
-    code = module(handle="""
+    code = module(
+        handle="""
       (call $gr_read (i32.const 0) (i32.const 32) (i32.const 0x3000) (i32.const 0x1000))
       (call $gr_send (i32.const 0x3000) (i32.const 0) (i32.const 0) (i32.const 3)
-                     (i32.const 0x1000))""")
+                     (i32.const 0x1000))"""
+    )
     pid, _, rec = run_one(sb, code, target)
     sent_at = sb.height
     sent = outgoing_message_id(rec.message_id, 0)
@@ -439,14 +497,16 @@ def test_delayed_send_to_a_program(sb):
 
 # ---------------------------------------------------------------- message and block info
 
-INFO = module(handle="""
+INFO = module(
+    handle="""
   (call $gr_source (i32.const 0x1000))
   (call $gr_message_id (i32.const 0x1020))
   (call $gr_program_id (i32.const 0x1040))
   (call $gr_value (i32.const 0x1060))
   (call $gr_block_height (i32.const 0x1070))
   (call $gr_block_timestamp (i32.const 0x1074))
-  (call $reply_mem (i32.const 0x1000) (i32.const 0x7c))""")
+  (call $reply_mem (i32.const 0x1000) (i32.const 0x7c))"""
+)
 
 
 def test_message_and_block_info(sb):
@@ -464,14 +524,16 @@ def test_message_and_block_info(sb):
 
 
 def test_gas_available_decreases(sb):
-    code = module(handle="""
+    code = module(
+        handle="""
       (local $i i32)
       (call $gr_gas_available (i32.const 0x1000))
       (loop $l
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br_if $l (i32.lt_u (local.get $i) (i32.const 10000))))
       (call $gr_gas_available (i32.const 0x1008))
-      (call $reply_mem (i32.const 0x1000) (i32.const 16))""")
+      (call $reply_mem (i32.const 0x1000) (i32.const 16))"""
+    )
     _, reply, rec = run_one(sb, code)
     g1 = int.from_bytes(reply.payload[:8], "little")
     g2 = int.from_bytes(reply.payload[8:], "little")
@@ -480,15 +542,22 @@ def test_gas_available_decreases(sb):
 
 
 def test_env_vars_v1(sb):
-    code = module(handle="""
+    code = module(
+        handle="""
       (call $gr_env_vars (i32.const 1) (i32.const 0x1000))
       (call $reply_mem (i32.const 0x1000) (i32.const 56))""",
-        data=((0x1000, b"\xaa" * 56),))
+        data=((0x1000, b"\xaa" * 56),),
+    )
     _, reply, _ = run_one(sb, code)
     # Vara.eth v1 layout (ABI.md section 6): performance multiplier u32, existential
     # deposit u128, mailbox threshold u64, gas_per_value u64, value_per_gas u128
-    expected = ((100).to_bytes(4, "little") + bytes(16) + bytes(8) + bytes(8)
-                + limits.VALUE_PER_GAS.to_bytes(16, "little"))
+    expected = (
+        (100).to_bytes(4, "little")
+        + bytes(16)
+        + bytes(8)
+        + bytes(8)
+        + limits.VALUE_PER_GAS.to_bytes(16, "little")
+    )
     assert len(expected) == 52
     assert reply.payload == expected + b"\xaa" * 4  # exactly 52 bytes written
 
@@ -501,32 +570,43 @@ def test_env_vars_other_version_is_backend_error(sb, version):
 
 
 def test_debug_recorded(sb):
-    code = module(handle="""
+    code = module(
+        handle="""
       (call $gr_debug (i32.const 0x10) (i32.const 6))
-      (call $gr_debug (i32.const 0x20) (i32.const 0))""", data=((0x10, "héllo".encode()),))
+      (call $gr_debug (i32.const 0x20) (i32.const 0))""",
+        data=((0x10, "héllo".encode()),),
+    )
     _, reply, rec = run_one(sb, code)
     assert reply.reply_code == AUTO
     assert rec.debug == ("héllo", "")
 
 
-@pytest.mark.parametrize(("data", "length"), [
-    (b"\xff\xfe", 2),  # not UTF-8
-    ("é".encode()[:1], 1),  # a truncated UTF-8 sequence
-    (b"", limits.MAX_DEBUG_SIZE + 1),  # too long
-])
+@pytest.mark.parametrize(
+    ("data", "length"),
+    [
+        (b"\xff\xfe", 2),  # not UTF-8
+        ("é".encode()[:1], 1),  # a truncated UTF-8 sequence
+        (b"", limits.MAX_DEBUG_SIZE + 1),  # too long
+    ],
+)
 def test_debug_rejects(sb, data, length):
-    code = module(handle=f"(call $gr_debug (i32.const 0x10) (i32.const {length}))",
-                  data=((0x10, data),) if data else ())
+    code = module(
+        handle=f"(call $gr_debug (i32.const 0x10) (i32.const {length}))",
+        data=((0x10, data),) if data else (),
+    )
     _, reply, rec = run_one(sb, code)
     assert reply.reply_code == codes.ERR_BACKEND and rec.status == "trap"
 
 
 # ---------------------------------------------------------------- ending a dispatch
 
+
 @pytest.mark.parametrize("text", [b"oh no", b"", bytes(range(256))])
 def test_panic(sb, text):
-    code = module(handle=f"(call $gr_panic (i32.const 0x10) (i32.const {len(text)}))",
-                  data=((0x10, text),) if text else ())
+    code = module(
+        handle=f"(call $gr_panic (i32.const 0x10) (i32.const {len(text)}))",
+        data=((0x10, text),) if text else (),
+    )
     pid, reply, rec = run_one(sb, code, value=77)
     assert reply.reply_code == codes.ERR_USERSPACE_PANIC == bytes.fromhex("01000300")
     assert reply.payload == text
@@ -544,10 +624,13 @@ def test_oom_panic(sb):
 
 def test_exit(sb):
     heir = user("0x" + "11" * 20)
-    code = module(handle="""
+    code = module(
+        handle="""
       (if (i32.eq (call $cmd) (i32.const 0x78))  ;; "x"
         (then (call $gr_exit (i32.const 0x3000))))
-      (call $reply_mem (i32.const 0) (i32.const 2))""", data=((0x3000, heir), (0, b"ok")))
+      (call $reply_mem (i32.const 0) (i32.const 2))""",
+        data=((0x3000, heir), (0, b"ok")),
+    )
     pid = deploy(sb, code)
     assert call(sb, pid, b"a")[0].payload == b"ok"
     reply, rec = call(sb, pid, b"x", value=5)
@@ -562,11 +645,13 @@ def test_exit(sb):
 
 
 def test_leave_auto_replies_and_keeps_memory(sb):
-    code = module(handle="""
+    code = module(
+        handle="""
       (if (i32.eq (call $cmd) (i32.const 0x6c))  ;; "l": write, then leave
         (then (i32.store (i32.const 0x4000) (i32.const 0x2a))
               (call $gr_leave)))
-      (call $reply_mem (i32.const 0x4000) (i32.const 4))""")
+      (call $reply_mem (i32.const 0x4000) (i32.const 4))"""
+    )
     pid = deploy(sb, code)
     reply, rec = call(sb, pid, b"l")
     assert rec.status == "success"
@@ -576,16 +661,19 @@ def test_leave_auto_replies_and_keeps_memory(sb):
 
 # ---------------------------------------------------------------- waiting and waking
 
+
 def waiter(syscall: str, blocks: int) -> bytes:
     """First run: emit, set a flag, wait. Re-run: emit again, reply with its message id."""
-    return module(handle=f"""
+    return module(
+        handle=f"""
       (call $emit (i32.const 0) (i32.const 0))
       (if (i32.eqz (i32.load (i32.const 0x4000)))
         (then (i32.store (i32.const 0x4000) (i32.const 1))
               (call ${syscall} (i32.const {blocks}))))
       (i32.store (i32.const 0x4000) (i32.const 0))
       (call $gr_message_id (i32.const 0x1000))
-      (call $reply_mem (i32.const 0x1000) (i32.const 32))""")
+      (call $reply_mem (i32.const 0x1000) (i32.const 32))"""
+    )
 
 
 @pytest.mark.parametrize("syscall", ["gr_wait_for", "gr_wait_up_to"])
@@ -606,8 +694,10 @@ def test_wait_until_deadline(sb, syscall):
     reply = sb.reply_to(mid)
     assert reply is not None and reply.payload == mid  # same message id on the re-run
     # what was sent before waiting was kept, and the re-run continued the send nonce
-    assert [m.id for m in sb.messages_to(OBSERVER)] == [outgoing_message_id(mid, 0),
-                                                         outgoing_message_id(mid, 1)]
+    assert [m.id for m in sb.messages_to(OBSERVER)] == [
+        outgoing_message_id(mid, 0),
+        outgoing_message_id(mid, 1),
+    ]
     assert sb.program_state(pid).waitlist == bytes(32)
 
 
@@ -619,15 +709,18 @@ def test_wait_zero_duration_is_backend_error(sb, syscall):
 
 
 def test_wait_after_reply_is_backend_error(sb):
-    code = module(handle="""
+    code = module(
+        handle="""
       (call $gr_reply (i32.const 0) (i32.const 2) (i32.const -1) (i32.const 0x1000))
-      (call $gr_wait_for (i32.const 5))""")
+      (call $gr_wait_for (i32.const 5))"""
+    )
     pid, reply, rec = run_one(sb, code)
     assert reply.reply_code == codes.ERR_BACKEND and reply.payload == b""
     assert sb.program_state(pid).waitlist == bytes(32)
 
 
-WAKER = module(handle="""
+WAKER = module(
+    handle="""
   (local $c i32)
   (local.set $c (call $cmd))
   (if (i32.eq (local.get $c) (i32.const 0x77))  ;; "w": remember my id and wait
@@ -648,7 +741,8 @@ WAKER = module(handle="""
   ;; anything else: wake an id nobody waits with
   (call $gr_wake (i32.const 0x20) (i32.const 0) (i32.const 0x1000))
   (call $reply_mem (i32.const 0x1000) (i32.const 4))""",
-    data=((0x10, b"woke"), (0x20, b"\x5a" * 32)))
+    data=((0x10, b"woke"), (0x20, b"\x5a" * 32)),
+)
 
 
 def test_wake(sb):
@@ -669,7 +763,8 @@ def test_wake(sb):
 
 
 def test_wake_with_delay(sb):
-    code = module(handle="""
+    code = module(
+        handle="""
       (if (i32.eq (call $cmd) (i32.const 0x64))  ;; "d": wake the waiting one in 2 blocks
         (then (call $gr_wake (i32.const 0x4000) (i32.const 2) (i32.const 0x1000))
               (return)))
@@ -677,7 +772,9 @@ def test_wake_with_delay(sb):
         (then (call $reply_mem (i32.const 0x10) (i32.const 4)) (return)))
       (i32.store (i32.const 0x4100) (i32.const 1))
       (call $gr_message_id (i32.const 0x4000))
-      (call $gr_wait_for (i32.const 1000))""", data=((0x10, b"woke"),))
+      (call $gr_wait_for (i32.const 1000))""",
+        data=((0x10, b"woke"),),
+    )
     pid = deploy(sb, code)
     w = sb.send(pid, b"w")
     sb.run_block()
@@ -711,8 +808,9 @@ ALLOC_SEQ = [  # (call, expected result) with 2 static pages
 
 
 def test_alloc_free_sequence(sb):
-    body = "".join(f"(i32.store (i32.const {0x1000 + 4 * i}) {c})\n"
-                   for i, (c, _) in enumerate(ALLOC_SEQ))
+    body = "".join(
+        f"(i32.store (i32.const {0x1000 + 4 * i}) {c})\n" for i, (c, _) in enumerate(ALLOC_SEQ)
+    )
     body += f"(call $reply_mem (i32.const 0x1000) (i32.const {4 * len(ALLOC_SEQ)}))"
     pid, reply, _ = run_one(sb, module(handle=body))
     got = [v - (1 << 32) if v >= 1 << 31 else v for v in u32s(reply.payload)]
@@ -722,7 +820,8 @@ def test_alloc_free_sequence(sb):
 
 
 def test_allocated_memory_persists_across_messages(sb):
-    code = module(handle="""
+    code = module(
+        handle="""
       (if (i32.eq (call $cmd) (i32.const 0x61))  ;; "a": allocate, write, remember
         (then
           (i32.store (i32.const 0x4000) (call $alloc (i32.const 1)))
@@ -732,7 +831,8 @@ def test_allocated_memory_persists_across_messages(sb):
       (i32.store (i32.const 0x1000)
         (i32.load (i32.add (i32.mul (i32.load (i32.const 0x4000)) (i32.const 0x10000))
                            (i32.const 100))))
-      (call $reply_mem (i32.const 0x1000) (i32.const 4))""")
+      (call $reply_mem (i32.const 0x1000) (i32.const 4))"""
+    )
     pid = deploy(sb, code)
     assert u32s(call(sb, pid, b"a")[0].payload) == [0xDEADBEEF]
     sb.run_block()
@@ -744,7 +844,8 @@ def test_allocated_memory_persists_across_messages(sb):
 
 def test_alloc_bomb_then_oom_panic(small_sb):
     sb = small_sb
-    code = module(handle="""
+    code = module(
+        handle="""
       (local $n i32)
       (block $done
         (loop $more
@@ -755,7 +856,8 @@ def test_alloc_bomb_then_oom_panic(small_sb):
         (then (i32.store (i32.const 0x1000) (local.get $n))
               (call $reply_mem (i32.const 0x1000) (i32.const 4))
               (return)))
-      (call $gr_oom_panic)""")
+      (call $gr_oom_panic)"""
+    )
     pid = deploy(sb, code)
     before = sb.program_state(pid)
     reply, _ = call(sb, pid)
@@ -769,18 +871,22 @@ def test_alloc_bomb_then_oom_panic(small_sb):
 
 def test_alloc_without_heap(sb):
     # static memory already at the maximum: no heap at all, even alloc(0) fails
-    code = module(handle="""
+    code = module(
+        handle="""
       (i32.store (i32.const 0x1000) (call $alloc (i32.const 1)))
       (i32.store (i32.const 0x1004) (call $alloc (i32.const 0)))
       (i32.store (i32.const 0x1008) (call $free (i32.const 5)))
-      (call $reply_mem (i32.const 0x1000) (i32.const 12))""", pages=limits.MAX_PAGES)
+      (call $reply_mem (i32.const 0x1000) (i32.const 12))""",
+        pages=limits.MAX_PAGES,
+    )
     _, reply, _ = run_one(sb, code)
     assert u32s(reply.payload) == [0xFFFFFFFF, 0xFFFFFFFF, 1]
 
 
 def test_stack_region_is_not_persisted(sb):
     # below __gear_stack_end (page 0 here) memory is scratch: Gear never stores it
-    code = module(handle="""
+    code = module(
+        handle="""
       (if (i32.eq (call $cmd) (i32.const 0x77))  ;; "w": write below and above the stack end
         (then (i32.store (i32.const 0x100) (i32.const 1))
               (i32.store (i32.const 0x10100) (i32.const 2))
@@ -788,7 +894,8 @@ def test_stack_region_is_not_persisted(sb):
       (i32.store (i32.const 0x10000) (i32.load (i32.const 0x100)))
       (i32.store (i32.const 0x10004) (i32.load (i32.const 0x10100)))
       (call $gr_reply (i32.const 0x10000) (i32.const 8) (i32.const -1) (i32.const 0x10010))""",
-        stack_end=1)
+        stack_end=1,
+    )
     pid = deploy(sb, code)
     call(sb, pid, b"w")
     sb.run_block()
@@ -839,13 +946,15 @@ OOB_CALLS = {
 def test_out_of_bounds_pointer_is_backend_error(sb, snippet):
     # Before the bad call the program writes memory, allocates a page and sends a
     # message: the failed dispatch must leave none of it behind.
-    code = module(handle=f"""
+    code = module(
+        handle=f"""
       (i32.store (i32.const 0x4000) (i32.const 7))
       (drop (call $alloc (i32.const 1)))
       (call $emit (i32.const 0) (i32.const 1))
       {snippet}
       (call $reply_mem (i32.const 0) (i32.const 4))""",
-        data=((0x3000, pid_value(OBSERVER)),))
+        data=((0x3000, pid_value(OBSERVER)),),
+    )
     pid = deploy(sb, code)
     before = durable(sb.program_state(pid))
     reply, rec = call(sb, pid, b"payload", value=3)
@@ -854,4 +963,3 @@ def test_out_of_bounds_pointer_is_backend_error(sb, snippet):
     assert durable(sb.program_state(pid)) == before
     assert emitted(sb) == []
     assert rec.gas_burned > 0  # the executable balance paid for the failed run
-

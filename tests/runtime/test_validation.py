@@ -31,9 +31,15 @@ def mod(*items: str) -> bytes:
 
 # ---------------------------------------------------------------- accepted code
 
+
 def test_minimal_program_info():
-    code = module(handle="(call $gr_size (i32.const 0))", init="", pages=3, stack_end=1,
-                  data=((0x10000, b"x"),))
+    code = module(
+        handle="(call $gr_size (i32.const 0))",
+        init="",
+        pages=3,
+        stack_end=1,
+        data=((0x10000, b"x"),),
+    )
     info = validate(code)
     assert info.code_id == blake2b256(code)
     assert (info.size, info.static_pages, info.stack_end) == (len(code), 3, 1)
@@ -64,8 +70,13 @@ def test_other_entry_points_tolerated(export):
 
 
 def test_function_table_accepted():
-    info = validate(mod(MEM, "(type $v (func)) (table 2 funcref) (elem (i32.const 1) $f) (func $f)",
-                        '(func (export "handle") (call_indirect (type $v) (i32.const 1)))'))
+    info = validate(
+        mod(
+            MEM,
+            "(type $v (func)) (table 2 funcref) (elem (i32.const 1) $f) (func $f)",
+            '(func (export "handle") (call_indirect (type $v) (i32.const 1)))',
+        )
+    )
     assert info.exports == {"handle"}
 
 
@@ -82,89 +93,150 @@ REJECTED = {
     "magic only": (b"\0asm", "Validation"),
     "wrong version": (b"\0asm\x02\0\0\0", "Validation"),
     # imports
-    "module other than env": (mod(MEM, '(import "gear" "gr_size" (func (param i32)))', HANDLE),
-                              "UnknownImport"),
-    "unknown syscall": (mod(MEM, '(import "env" "gr_teleport" (func))', HANDLE),
-                        "UnknownImport"),
-    "wrong signature": (mod(MEM, '(import "env" "gr_size" (func (param i64)))', HANDLE),
-                        "InvalidImportFnSignature"),
-    "wrong result": (mod(MEM, '(import "env" "alloc" (func (param i32)))', HANDLE),
-                     "InvalidImportFnSignature"),
-    "duplicate import": (mod(MEM, syscall_import("gr_size"),
-                             '(import "env" "gr_size" (func $x (param i32)))', HANDLE),
-                         "DuplicateImport"),
-    "global import": (mod(MEM, '(import "env" "g" (global i32))', HANDLE),
-                      "UnexpectedImportKind"),
-    "table import": (mod(MEM, '(import "env" "t" (table 1 funcref))', HANDLE),
-                     "UnexpectedImportKind"),
-    "memory under another name": (mod('(import "env" "mem" (memory 2))', HANDLE),
-                                  "UnknownImport"),
-    "memory from another module": (mod('(import "js" "memory" (memory 2))', HANDLE),
-                                   "UnknownImport"),
+    "module other than env": (
+        mod(MEM, '(import "gear" "gr_size" (func (param i32)))', HANDLE),
+        "UnknownImport",
+    ),
+    "unknown syscall": (mod(MEM, '(import "env" "gr_teleport" (func))', HANDLE), "UnknownImport"),
+    "wrong signature": (
+        mod(MEM, '(import "env" "gr_size" (func (param i64)))', HANDLE),
+        "InvalidImportFnSignature",
+    ),
+    "wrong result": (
+        mod(MEM, '(import "env" "alloc" (func (param i32)))', HANDLE),
+        "InvalidImportFnSignature",
+    ),
+    "duplicate import": (
+        mod(
+            MEM, syscall_import("gr_size"), '(import "env" "gr_size" (func $x (param i32)))', HANDLE
+        ),
+        "DuplicateImport",
+    ),
+    "global import": (mod(MEM, '(import "env" "g" (global i32))', HANDLE), "UnexpectedImportKind"),
+    "table import": (
+        mod(MEM, '(import "env" "t" (table 1 funcref))', HANDLE),
+        "UnexpectedImportKind",
+    ),
+    "memory under another name": (mod('(import "env" "mem" (memory 2))', HANDLE), "UnknownImport"),
+    "memory from another module": (
+        mod('(import "js" "memory" (memory 2))', HANDLE),
+        "UnknownImport",
+    ),
     # memory
     "no memory": (mod(HANDLE), "MemoryNotImported"),
     "own memory": (mod("(memory 2)", HANDLE), "MemoryNotImported"),
-    "too many static pages": (mod(f'(import "env" "memory" (memory {limits.MAX_PAGES + 1}))',
-                                  HANDLE), "InvalidStaticPageCount"),
+    "too many static pages": (
+        mod(f'(import "env" "memory" (memory {limits.MAX_PAGES + 1}))', HANDLE),
+        "InvalidStaticPageCount",
+    ),
     "memory.grow": (module(handle="(drop (memory.grow (i32.const 1)))"), "MemoryGrow"),
     # structure
     "start section": (mod(MEM, HANDLE, "(func $s) (start $s)"), "StartSection"),
     "no entry point": (mod(MEM, '(func (export "handle_reply"))'), "RequiredExportNotFound"),
     "no exports": (mod(MEM, "(func)"), "RequiredExportNotFound"),
     "excess export": (mod(MEM, HANDLE, '(func (export "main"))'), "ExcessExport"),
-    "entry with params": (mod(MEM, '(func (export "handle") (param i32))'),
-                          "InvalidExportFnSignature"),
-    "entry with result": (mod(MEM, '(func (export "init") (result i32) (i32.const 0))', HANDLE),
-                          "InvalidExportFnSignature"),
-    "re-exported syscall": (mod(MEM, '(import "env" "gr_leave" (func $l))', '(export "handle" '
-                                '(func $l))'), "ExportReferencesToImportFunction"),
-    "mutable exported global": (mod(MEM, HANDLE, '(global (export "g") (mut i32) (i32.const 0))'),
-                                "MutableGlobalExport"),
-    "mutable stack end": (mod(MEM, HANDLE, '(global (export "__gear_stack_end") (mut i32) '
-                              '(i32.const 65536))'), "MutableGlobalExport"),
+    "entry with params": (
+        mod(MEM, '(func (export "handle") (param i32))'),
+        "InvalidExportFnSignature",
+    ),
+    "entry with result": (
+        mod(MEM, '(func (export "init") (result i32) (i32.const 0))', HANDLE),
+        "InvalidExportFnSignature",
+    ),
+    "re-exported syscall": (
+        mod(MEM, '(import "env" "gr_leave" (func $l))', '(export "handle" (func $l))'),
+        "ExportReferencesToImportFunction",
+    ),
+    "mutable exported global": (
+        mod(MEM, HANDLE, '(global (export "g") (mut i32) (i32.const 0))'),
+        "MutableGlobalExport",
+    ),
+    "mutable stack end": (
+        mod(MEM, HANDLE, '(global (export "__gear_stack_end") (mut i32) (i32.const 65536))'),
+        "MutableGlobalExport",
+    ),
     # stack end
-    "stack end misaligned": (mod(MEM, HANDLE, '(global (export "__gear_stack_end") i32 '
-                                 '(i32.const 65535))'), "StackEndNotAligned"),
-    "stack end beyond static": (mod(MEM, HANDLE, '(global (export "__gear_stack_end") i32 '
-                                    '(i32.const 196608))'), "StackEndOutOfStatic"),
-    "stack end not i32": (mod(MEM, HANDLE, '(global (export "__gear_stack_end") i64 '
-                              '(i64.const 65536))'), "StackEndInitialization"),
+    "stack end misaligned": (
+        mod(MEM, HANDLE, '(global (export "__gear_stack_end") i32 (i32.const 65535))'),
+        "StackEndNotAligned",
+    ),
+    "stack end beyond static": (
+        mod(MEM, HANDLE, '(global (export "__gear_stack_end") i32 (i32.const 196608))'),
+        "StackEndOutOfStatic",
+    ),
+    "stack end not i32": (
+        mod(MEM, HANDLE, '(global (export "__gear_stack_end") i64 (i64.const 65536))'),
+        "StackEndInitialization",
+    ),
     # data
-    "data beyond static": (module(handle="", data=((0x1FFFF, b"ab"),)),
-                           "EndAddressOutOfStaticMemory"),
-    "data in the stack": (module(handle="", stack_end=1, data=((0xFFFF, b"a"),)),
-                          "GearStackOverlaps"),
-    "too many data segments": (module(handle="", data=tuple(
-        (i, b"x") for i in range(limits.MAX_DATA_SEGMENTS + 1))), "DataSegmentsAmountLimit"),
+    "data beyond static": (
+        module(handle="", data=((0x1FFFF, b"ab"),)),
+        "EndAddressOutOfStaticMemory",
+    ),
+    "data in the stack": (
+        module(handle="", stack_end=1, data=((0xFFFF, b"a"),)),
+        "GearStackOverlaps",
+    ),
+    "too many data segments": (
+        module(handle="", data=tuple((i, b"x") for i in range(limits.MAX_DATA_SEGMENTS + 1))),
+        "DataSegmentsAmountLimit",
+    ),
     # instructions
-    "float instruction": (module(handle="(drop (f32.add (f32.const 1) (f32.const 2)))"),
-                          "FloatInstruction"),
-    "float conversion": (module(handle="(drop (i32.trunc_f64_s (f64.const 1)))"),
-                         "FloatInstruction"),
+    "float instruction": (
+        module(handle="(drop (f32.add (f32.const 1) (f32.const 2)))"),
+        "FloatInstruction",
+    ),
+    "float conversion": (
+        module(handle="(drop (i32.trunc_f64_s (f64.const 1)))"),
+        "FloatInstruction",
+    ),
     "float local": (mod(MEM, '(func (export "handle") (local f64))'), "FloatInstruction"),
-    "float block type": (module(handle="(drop (block (result f32) unreachable))"),
-                         "FloatInstruction"),
-    "float if type": (module(handle="(drop (if (result f64) (i32.const 0) (then unreachable) "
-                             "(else unreachable)))"), "FloatInstruction"),
+    "float block type": (
+        module(handle="(drop (block (result f32) unreachable))"),
+        "FloatInstruction",
+    ),
+    "float if type": (
+        module(
+            handle="(drop (if (result f64) (i32.const 0) (then unreachable) (else unreachable)))"
+        ),
+        "FloatInstruction",
+    ),
     "float param": (mod(MEM, HANDLE, "(func (param f32))"), "FloatInstruction"),
     "float global": (mod(MEM, HANDLE, "(global f64 (f64.const 0))"), "FloatInstruction"),
-    "simd": (module(handle="(drop (i32x4.extract_lane 0 (v128.const i32x4 0 0 0 0)))"),
-             "Validation"),
-    "bulk memory": (module(handle="(memory.fill (i32.const 0) (i32.const 0) (i32.const 1))"),
-                    "Validation"),
-    "reference types": (mod(MEM, "(table 1 funcref)", '(func (export "handle") '
-                            "(drop (table.get 0 (i32.const 0))))"), "Validation"),
+    "simd": (
+        module(handle="(drop (i32x4.extract_lane 0 (v128.const i32x4 0 0 0 0)))"),
+        "Validation",
+    ),
+    "bulk memory": (
+        module(handle="(memory.fill (i32.const 0) (i32.const 0) (i32.const 1))"),
+        "Validation",
+    ),
+    "reference types": (
+        mod(
+            MEM, "(table 1 funcref)", '(func (export "handle") (drop (table.get 0 (i32.const 0))))'
+        ),
+        "Validation",
+    ),
     "externref table": (mod(MEM, "(table 1 externref)", HANDLE), "Validation"),
     "externref param": (mod(MEM, HANDLE, "(func (param externref))"), "Validation"),
     "funcref local": (mod(MEM, '(func (export "handle") (local funcref))'), "Validation"),
-    "externref global": (mod(MEM, HANDLE, "(global externref (ref.null extern))"),
-                         "Validation"),
-    "funcref block type": (module(handle="(drop (block (result funcref) unreachable))"),
-                           "Validation"),
-    "element expressions": (mod(MEM, "(table 1 funcref) (func $f)",
-                                "(elem (i32.const 0) funcref (ref.func $f))", HANDLE), "Codec"),
-    "element table index": (mod(MEM, "(table $t 1 funcref) (func $f)",
-                                "(elem (table $t) (i32.const 0) func $f)", HANDLE), "Codec"),
+    "externref global": (mod(MEM, HANDLE, "(global externref (ref.null extern))"), "Validation"),
+    "funcref block type": (
+        module(handle="(drop (block (result funcref) unreachable))"),
+        "Validation",
+    ),
+    "element expressions": (
+        mod(
+            MEM, "(table 1 funcref) (func $f)", "(elem (i32.const 0) funcref (ref.func $f))", HANDLE
+        ),
+        "Codec",
+    ),
+    "element table index": (
+        mod(
+            MEM, "(table $t 1 funcref) (func $f)", "(elem (table $t) (i32.const 0) func $f)", HANDLE
+        ),
+        "Codec",
+    ),
     "two tables": (mod(MEM, "(table 1 funcref) (table 1 funcref)", HANDLE), "TableLimit"),
     "type error": (mod(MEM, '(func (export "handle") (i32.const 1))'), "Validation"),
 }
@@ -205,6 +277,7 @@ def test_not_bytes(bad):
 
 
 # ---------------------------------------------------------------- garbage never crashes
+
 
 def _section_ends(code: bytes) -> set[int]:
     """Offsets where a section of `code` ends (every prefix that is a whole module)."""

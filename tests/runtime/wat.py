@@ -63,25 +63,36 @@ def wat_bytes(data: bytes) -> str:
     return '"' + "".join(f"\\{b:02x}" for b in data) + '"'
 
 
-def module(*, init: str | None = None, handle: str | None = None,
-           handle_reply: str | None = None, funcs: str = "",
-           data: tuple[tuple[int, bytes], ...] = (), pages: int = 2,
-           stack_end: int | None = None) -> bytes:
+def module(
+    *,
+    init: str | None = None,
+    handle: str | None = None,
+    handle_reply: str | None = None,
+    funcs: str = "",
+    data: tuple[tuple[int, bytes], ...] = (),
+    pages: int = 2,
+    stack_end: int | None = None,
+) -> bytes:
     """WASM bytes of a Gear program; `stack_end` is in wasm pages (None: not exported)."""
     entries = {"init": init, "handle": handle, "handle_reply": handle_reply}
     text = funcs + "".join(b for b in entries.values() if b)
     helpers = [h for h in HELPERS if f"${h}" in text]
     text += "".join(HELPERS[h] for h in helpers)
     used = set(re.findall(r"\$([a-z_]+)", text))
-    lines = ["(module", *(syscall_import(n) for n in SYSCALL_SIGNATURES if n in used),
-             f'  (import "env" "memory" (memory {pages}))']
+    lines = [
+        "(module",
+        *(syscall_import(n) for n in SYSCALL_SIGNATURES if n in used),
+        f'  (import "env" "memory" (memory {pages}))',
+    ]
     lines += [HELPERS[h] for h in helpers]
     lines.append(funcs)
     for name, body in entries.items():
         if body is not None:
             lines.append(f'  (func (export "{name}")\n{body})')
     if stack_end is not None:
-        lines.append(f'  (global (export "__gear_stack_end") i32 (i32.const {stack_end * 0x10000}))')
+        lines.append(
+            f'  (global (export "__gear_stack_end") i32 (i32.const {stack_end * 0x10000}))'
+        )
     lines += [f"  (data (i32.const {off}) {wat_bytes(b)})" for off, b in data]
     lines.append(")")
     return wat("\n".join(lines))
