@@ -43,6 +43,7 @@ def _account():  # type: ignore[no-untyped-def]
 
     return Account
 
+
 DEFAULT_SCRYPT_N = 262_144  # eth-account's and geth's standard cost
 DEFAULT_KEYSTORE = Path("~/.gexe/keystore")
 _ADDRESS = re.compile(r"(0x)?[0-9a-fA-F]{40}")
