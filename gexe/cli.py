@@ -18,6 +18,7 @@ from . import __version__
 from ._errors import UserError
 from .key_cmd import add_key_commands
 from .program_cmd import add_program_commands
+from .validator_cmd import add_validator_commands
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_program_commands(sub)
     add_key_commands(sub)
+    add_validator_commands(sub)
     return ap
 
 
@@ -52,8 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:  # a bug: one line, traceback only on request
         if os.environ.get("GEXE_DEBUG"):
             traceback.print_exc()
-        print(f"gexe: internal error: {type(e).__name__}: {e} (set GEXE_DEBUG=1 for the "
-              "traceback; please report it)", file=sys.stderr)
+        print(
+            f"gexe: internal error: {type(e).__name__}: {e} (set GEXE_DEBUG=1 for the "
+            "traceback; please report it)",
+            file=sys.stderr,
+        )
         return 70
 
 

@@ -33,7 +33,7 @@ from gexe.contracts import EthClient, RpcError
 from gexe.node.logging import get_logger
 
 from .chain import Apply, ChainTracker, Header, Revert
-from .events import Item, block_items, code_requests, upload_from_input, watched_topics
+from .events import Item, block_items, code_requests, watched_topics
 
 log = get_logger("observer")
 

@@ -1,0 +1,173 @@
+"""Validator processes on a real anvil chain: agreement, RPC, metrics, restart, reorg.
+
+Each test gets its own anvil and network (port 0, stopped by PID) and its own validator
+processes (stopped by PID). Loops are bounded in count and time; nothing asserts on time.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from gexe.contracts import Anvil, start_anvil
+from netkit import Net, ValidatorProc, make_validator, results, wait_all
+
+COUNTER_GET = b"get"
+
+
+@pytest.fixture
+def anvil() -> Iterator[Anvil]:
+    node = start_anvil(accounts=12)
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture
+def net(anvil: Anvil) -> Net:
+    n = Net.deploy(anvil.url, anvil.private_keys, 4)
+    n.upload("ping")
+    n.upload("counter")
+    return n
+
+
+@pytest.fixture
+def validators(tmp_path: Path, net: Net) -> Iterator[list[ValidatorProc]]:
+    started: list[ValidatorProc] = []
+    try:
+        yield started
+    finally:
+        for v in started:
+            v.stop(signal.SIGKILL if v.proc and v.proc.poll() is None else signal.SIGTERM,
+                   timeout=5)
+
+
+def start(tmp_path: Path, net: Net, started: list[ValidatorProc], n: int) -> list[ValidatorProc]:
+    vals = [make_validator(tmp_path, i, net, net.validators[i]) for i in range(n)]
+    for v in vals:
+        v.start()
+        started.append(v)
+    return vals
+
+
+def assert_agree(vals: list[ValidatorProc], first: int, last: int) -> dict[int, tuple]:
+    ref = results(vals[0], first, last)
+    for v in vals[1:]:
+        assert results(v, first, last) == ref, f"validator {v.index} diverges"
+    return ref
+
+
+def first_block(v: ValidatorProc) -> int:
+    r = v.call("block_result", "latest")
+    n = r["number"]
+    # walk down to the first processed block (bounded)
+    for _ in range(10_000):
+        if n == 0 or v.call("block_result", n - 1) is None:
+            return n
+        n -= 1
+    raise AssertionError("no first block")
+
+
+def test_two_validators_agree_rpc_and_metrics(
+    tmp_path: Path, net: Net, validators: list[ValidatorProc]
+) -> None:
+    ping = net.create("ping")
+    counter = net.create("counter", b"5")
+    vals = start(tmp_path, net, validators, 2)
+    users = net.users[:3]
+    mids = []
+    for i in range(6):
+        u = users[i % 3]
+        mids.append(net.send(ping, u, b"PING"))
+        net.send(counter, u, b"inc")
+    net.send(counter, users[0], b"bogus")  # panics: error reply, count unchanged
+    head = net.w3.eth.block_number
+    wait_all(vals, head)
+    ref = assert_agree(vals, first_block(vals[0]), head)
+    assert len(ref) >= 15
+
+    for v in vals:
+        st = v.call("program_state", ping.address)
+        assert st["status"] == "active"
+        assert v.call("program_state", counter.address) == vals[0].call(
+            "program_state", counter.address
+        )
+        ids = v.call("program_ids")
+        assert ("0x" + "00" * 12 + ping.address[2:].lower()) in ids and len(ids) == 2
+        code = v.call("code_get", "0x" + net.codes["ping"].hex())
+        assert code["valid"] is True and bytes.fromhex(code["code"][2:]).startswith(b"\0asm")
+
+    # replies to the users are in the block results (messages to Ethereum)
+    replies = [
+        m
+        for n in range(first_block(vals[0]), head + 1)
+        for t in vals[0].call("block_result", n)["transitions"]
+        for m in t["messages"]
+        if m["reply_to"] is not None
+    ]
+    pongs = [m for m in replies if bytes.fromhex(m["payload"][2:]) == b"PONG"]
+    assert {m["reply_to"] for m in pongs} == {"0x" + mid.hex() for mid in mids}
+
+    # a query runs against the head state without changing it
+    before = vals[0].call("program_state", counter.address)
+    r = vals[0].call("program_calculateReplyForHandle", net.users[5].address, ping.address,
+                     "0x" + b"PING".hex(), 0)
+    assert bytes.fromhex(r["payload"][2:]) == b"PONG" and r["code"].startswith("0x00")  # success
+    r = vals[0].call("program_calculateReplyForHandle", net.users[5].address, counter.address,
+                     "0x" + b"inc".hex(), 0)
+    assert int.from_bytes(bytes.fromhex(r["payload"][2:]), "little") == 5 + 6 + 1
+    assert vals[0].call("program_state", counter.address) == before
+
+    # metrics
+    text = httpx.get(f"http://127.0.0.1:{vals[0].metrics_port}/metrics", timeout=10).text
+    assert "gexe_validator_blocks_processed_total" in text
+    assert "gexe_validator_head_lag_blocks" in text
+    st = vals[1].call("node_status")
+    assert st["head"] == head and st["lag"] == 0 and st["validator"] == net.validators[1].address
+
+
+def raw_post(port: int, body: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.post(f"http://127.0.0.1:{port}/", content=body,
+                      headers=headers or {"content-type": "application/json"}, timeout=10)
+
+
+def test_malformed_rpc_input_gets_errors(
+    tmp_path: Path, net: Net, validators: list[ValidatorProc]
+) -> None:
+    ping = net.create("ping")
+    (v,) = start(tmp_path, net, validators, 1)
+    v.wait_head(net.w3.eth.block_number)
+    port = v.rpc_port
+    assert port is not None
+
+    def err(body: bytes) -> int:
+        return int(raw_post(port, body).json()["error"]["code"])
+
+    assert err(b"{not json") == -32700
+    assert err(b"\xff\xfe") == -32700
+    assert err(b"[]") == -32600
+    assert err(b'"x"') == -32600
+    assert err(b'{"jsonrpc":"1.0","id":1,"method":"node_status"}') == -32600
+    assert err(b'{"jsonrpc":"2.0","id":{},"method":"node_status"}') == -32600
+    assert err(b'{"jsonrpc":"2.0","id":1,"method":"nope"}') == -32601
+    assert err(b'{"jsonrpc":"2.0","id":1,"method":"program_state","params":["zz"]}') == -32602
+    assert err(b'{"jsonrpc":"2.0","id":1,"method":"program_state","params":[]}') == -32602
+    assert err(b'{"jsonrpc":"2.0","id":1,"method":"program_state","params":7}') == -32602
+    bad_args = [1, ping.address, "0x00", 0]
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "program_calculateReplyForHandle",
+                       "params": bad_args}).encode()
+    assert err(body) == -32602
+    batch = raw_post(port, b'[1, {"jsonrpc":"2.0","id":2,"method":"node_status"}]').json()
+    assert batch[0]["error"]["code"] == -32600 and "result" in batch[1]
+    assert raw_post(port, b"x" * (2 << 20)).status_code == 413
+    assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 405
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"garbage\r\n\r\n")
+        assert s.recv(100).startswith(b"HTTP/1.1 400")
+    assert v.call("node_status")["head"] is not None  # still serving

@@ -1,0 +1,351 @@
+"""The validator's JSON-RPC 2.0 server over HTTP (POST /) and WebSocket (same port).
+
+Two layers:
+- `RpcDispatcher` (sans-IO apart from awaiting handlers): bytes in → bytes out. Parses
+  a request or a batch, answers malformed input with the JSON-RPC errors -32700 (parse
+  error), -32600 (invalid request), -32601 (method not found), -32602 (invalid params)
+  and any handler failure with -32603 — never by crashing the server.
+- `serve_rpc`: a trio TCP server. An HTTP/1.1 request head is parsed with
+  `gexe.node.http1`; `POST` with a JSON body is answered; a request with
+  `Upgrade: websocket` is handed to trio-websocket (the head is replayed to it), and
+  the connection then carries JSON-RPC messages plus subscription notifications.
+
+Limits: request body (and WS message) size `max_request_bytes` (413 / -32600 beyond),
+batches of at most `MAX_BATCH` calls, and a token bucket per client address of
+`rate_limit` requests per second (429 / -32005 when empty; 0 = unlimited).
+
+Methods (see `ValidatorApi`): `program_calculateReplyForHandle`, `program_state`,
+`program_ids`, `program_queue`, `block_result`, `code_get`, `node_status`, and over WS
+`subscribe(kind, filter)` / `unsubscribe(id)` with kinds `blockResults` and
+`programReplies`; notifications are `{"method": "subscription", "params":
+{"subscription": id, "result": ...}}`.
+
+Invariants: queries never change the node's state (`calculateReplyForHandle` runs the
+message in a block writer that is aborted); handlers run blocking work in worker
+threads; binds 127.0.0.1 unless configured otherwise (config checks `allow_external`).
+
+When modifying this part: method names and result shapes are a public API.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+import trio_websocket
+from gexe.node import http1
+from gexe.node.logging import get_logger
+
+log = get_logger("rpc")
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+RATE_LIMITED = -32005
+MAX_BATCH = 100
+MAX_HEAD = 16 * 1024
+
+
+class RpcFailure(Exception):
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+
+def invalid_params(msg: str) -> RpcFailure:
+    return RpcFailure(INVALID_PARAMS, f"invalid params: {msg}")
+
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+@dataclass
+class Session:
+    """Per-connection context (the WS connection's subscriptions live here)."""
+
+    client: str
+    send: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+    subscriptions: dict[str, Any] = field(default_factory=dict)
+
+
+def _error(id_: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
+    err: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        err["data"] = data
+    return {"jsonrpc": "2.0", "id": id_, "error": err}
+
+
+class RpcDispatcher:
+    def __init__(self, methods: dict[str, Handler]) -> None:
+        self.methods = methods
+        self.calls = 0
+        self.errors = 0
+
+    async def handle(self, data: bytes, session: Session) -> bytes | None:
+        """One HTTP body / WS message → the response bytes (None: notifications only)."""
+        try:
+            msg = json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            self.errors += 1
+            return json.dumps(_error(None, PARSE_ERROR, "parse error")).encode()
+        if isinstance(msg, list):
+            if not msg:
+                return json.dumps(_error(None, INVALID_REQUEST, "empty batch")).encode()
+            if len(msg) > MAX_BATCH:
+                return json.dumps(
+                    _error(None, INVALID_REQUEST, f"batch larger than {MAX_BATCH}")
+                ).encode()
+            out = [r for r in [await self._one(m, session) for m in msg] if r is not None]
+            return json.dumps(out).encode() if out else None
+        r = await self._one(msg, session)
+        return None if r is None else json.dumps(r).encode()
+
+    async def _one(self, m: Any, session: Session) -> dict[str, Any] | None:
+        self.calls += 1
+        if not isinstance(m, dict) or m.get("jsonrpc") != "2.0" or not isinstance(
+            m.get("method"), str
+        ):
+            self.errors += 1
+            id_ = m.get("id") if isinstance(m, dict) else None
+            return _error(id_ if _valid_id(id_) else None, INVALID_REQUEST, "invalid request")
+        notification = "id" not in m
+        id_ = m.get("id")
+        if not notification and not _valid_id(id_):
+            self.errors += 1
+            return _error(None, INVALID_REQUEST, "invalid request: bad id")
+        params = m.get("params", [])
+        if not isinstance(params, list | dict):
+            self.errors += 1
+            return _error(id_, INVALID_PARAMS, "invalid params: must be an array or object")
+        fn = self.methods.get(m["method"])
+        if fn is None:
+            self.errors += 1
+            return None if notification else _error(id_, METHOD_NOT_FOUND, "method not found")
+        try:
+            if isinstance(params, list):
+                result = await fn(session, *params)
+            else:
+                result = await fn(session, **params)
+        except RpcFailure as e:
+            self.errors += 1
+            return None if notification else _error(id_, e.code, e.message, e.data)
+        except TypeError as e:
+            self.errors += 1
+            return None if notification else _error(id_, INVALID_PARAMS, f"invalid params: {e}")
+        except Exception as e:  # a bug in a handler: answer, log, keep serving
+            self.errors += 1
+            log.exception("rpc handler failed", method=m["method"])
+            return None if notification else _error(
+                id_, INTERNAL_ERROR, f"internal error: {type(e).__name__}"
+            )
+        return None if notification else {"jsonrpc": "2.0", "id": id_, "result": result}
+
+
+def _valid_id(v: Any) -> bool:
+    return v is None or (isinstance(v, str | int) and not isinstance(v, bool)) or (
+        isinstance(v, float) and math.isfinite(v)
+    )
+
+
+# ------------------------------------------------------------------ rate limiting
+
+
+class RateLimiter:
+    """A token bucket per client: `rate` per second, burst of max(1, 2 * rate)."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.burst = max(1.0, 2 * rate)
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def allow(self, client: str, now: float | None = None) -> bool:
+        if self.rate <= 0:
+            return True
+        now = time.monotonic() if now is None else now
+        tokens, last = self._buckets.get(client, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens < 1:
+            self._buckets[client] = (tokens, now)
+            return False
+        self._buckets[client] = (tokens - 1, now)
+        if len(self._buckets) > 10_000:  # forget idle clients
+            cutoff = now - 60
+            self._buckets = {k: v for k, v in self._buckets.items() if v[1] > cutoff}
+        return True
+
+
+# ------------------------------------------------------------------ server
+
+
+async def _linger(stream: trio.SocketStream, limit: int) -> None:
+    """Half-close and discard what the client still sends (bounded), so that closing does
+    not reset the connection before the client has read our error response."""
+    await stream.send_eof()
+    drained = 0
+    with trio.move_on_after(2.0):
+        while drained < 64 * limit and (chunk := await stream.receive_some(65536)):
+            drained += len(chunk)
+
+
+class _Replay(trio.abc.Stream):
+    """A stream that first yields bytes already read (the HTTP head), then the socket."""
+
+    def __init__(self, stream: trio.SocketStream, first: bytes) -> None:
+        self._s = stream
+        self._first = first
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        if self._first:
+            data, self._first = self._first, b""
+            return data
+        return await self._s.receive_some(max_bytes)
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self._s.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self._s.wait_send_all_might_not_block()
+
+    async def send_eof(self) -> None:
+        await self._s.send_eof()
+
+    async def aclose(self) -> None:
+        await self._s.aclose()
+
+
+@dataclass
+class RpcServer:
+    dispatcher: RpcDispatcher
+    max_request_bytes: int = 1 << 20
+    rate_limit: float = 100.0
+    read_timeout: float = 30.0
+    on_close: Callable[[Session], None] | None = None
+
+    def __post_init__(self) -> None:
+        self.limiter = RateLimiter(self.rate_limit)
+
+    async def serve(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        listeners = await trio.open_tcp_listeners(port, host=host)
+        bound = listeners[0].socket.getsockname()[1]
+        try:
+            async with trio.open_nursery() as nursery:
+                task_status.started(bound)
+                await trio.serve_listeners(self._conn, listeners, handler_nursery=nursery)
+        finally:
+            for lst in listeners:
+                with trio.CancelScope(shield=True):
+                    await lst.aclose()
+
+    async def _conn(self, stream: trio.SocketStream) -> None:
+        try:
+            client = str(stream.socket.getpeername()[0])
+        except OSError:
+            return
+        try:
+            async with stream:
+                await self._http(stream, client)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+
+    async def _http(self, stream: trio.SocketStream, client: str) -> None:
+        buf = bytearray()
+        with trio.move_on_after(self.read_timeout) as scope:
+            while (end := http1.head_end(buf)) < 0:
+                if len(buf) > MAX_HEAD:
+                    await stream.send_all(http1.response(431, b"request head too large\n"))
+                    return
+                chunk = await stream.receive_some(65536)
+                if not chunk:
+                    return
+                buf += chunk
+        if scope.cancelled_caught:
+            return
+        try:
+            req = http1.parse_head(bytes(buf[:end]))
+        except http1.HttpError as e:
+            await stream.send_all(http1.response(e.status, (e.detail + "\n").encode()))
+            return
+        if (req.header("upgrade") or "").lower() == "websocket":
+            await self._websocket(stream, bytes(buf), client)
+            return
+        if req.method != "POST":
+            body = b"JSON-RPC 2.0: POST a JSON body, or open a WebSocket\n"
+            await stream.send_all(http1.response(405, body, headers=(("Allow", "POST"),)))
+            return
+        try:
+            length = int(req.header("content-length") or "")
+        except ValueError:
+            await stream.send_all(http1.response(411, b"Content-Length required\n"))
+            return
+        if length > self.max_request_bytes or length < 0:
+            await stream.send_all(http1.response(413, b"request body too large\n"))
+            await _linger(stream, self.max_request_bytes)
+            return
+        body = bytes(buf[end:])
+        with trio.move_on_after(self.read_timeout):
+            while len(body) < length:
+                chunk = await stream.receive_some(65536)
+                if not chunk:
+                    return
+                body += chunk
+        if len(body) < length:
+            return
+        if not self.limiter.allow(client):
+            out = json.dumps(_error(None, RATE_LIMITED, "rate limit exceeded")).encode()
+            await stream.send_all(http1.response(429, out, "application/json"))
+            return
+        answer = await self.dispatcher.handle(body[:length], Session(client))
+        await stream.send_all(http1.response(200, answer or b"", "application/json"))
+
+    async def _websocket(self, stream: trio.SocketStream, head: bytes, client: str) -> None:
+        async with trio.open_nursery() as nursery:
+            req = await trio_websocket.wrap_server_stream(
+                nursery, _Replay(stream, head), message_queue_size=16,
+                max_message_size=self.max_request_bytes,
+            )
+            ws = await req.accept()
+            send_lock = trio.Lock()
+
+            async def send(obj: dict[str, Any]) -> None:
+                async with send_lock:
+                    await ws.send_message(json.dumps(obj))
+
+            session = Session(client, send)
+            try:
+                while True:
+                    try:
+                        msg = await ws.get_message()
+                    except trio_websocket.ConnectionClosed:
+                        break
+                    data = msg.encode() if isinstance(msg, str) else msg
+                    if not self.limiter.allow(client):
+                        out: bytes | None = json.dumps(
+                            _error(None, RATE_LIMITED, "rate limit exceeded")
+                        ).encode()
+                    else:
+                        out = await self.dispatcher.handle(data, session)
+                    if out is not None:
+                        try:
+                            async with send_lock:
+                                await ws.send_message(out.decode())
+                        except trio_websocket.ConnectionClosed:
+                            break
+            finally:
+                if self.on_close is not None:
+                    self.on_close(session)
+                nursery.cancel_scope.cancel()

@@ -1,0 +1,362 @@
+"""The validator service: observer → compute → store, RPC, metrics, signer, under ONE nursery.
+
+`run_validator(config)` opens the store (one writer per data directory), resumes from
+its head (or from the Router's deployment block on an empty store), and runs as sibling
+tasks of one trio nursery:
+
+- the observer (chain following, reorgs, backfill) calling compute for every confirmed
+  block in a worker thread (a block's work is never abandoned half-way: cancellation
+  waits for the running block's commit or abort);
+- the JSON-RPC server (HTTP + WebSocket) and, if enabled, the Prometheus `/metrics`
+  server;
+- a small era watcher (Router `eraIndex()`), and the signal watcher: SIGINT/SIGTERM
+  cancel the nursery, and everything unwinds cleanly (store closed last).
+
+After each block the signer (if a key is configured) signs the block's commitment
+(EIP-712 digest bound to chain id and Router, `gexe.contracts.sign_batch`); the signature
+is kept in memory for peers (gossip) and RPC.
+
+On start the service writes `<data_dir>/validator.json` (pid, rpc and metrics ports) so
+tools and tests can find the ports when they are configured as 0.
+
+When modifying this part: every task belongs to the nursery here; blocking work goes
+through `trio.to_thread.run_sync`; user-caused problems raise `ServiceError` (one line).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections import OrderedDict
+from typing import Any
+
+import trio
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+from gexe.contracts import EthClient, sign_batch
+from gexe.node.config import Config
+from gexe.node.keystore import KeystoreError, list_keys, load_key_with
+from gexe.node.logging import get_logger, setup_logging
+from gexe.node.metrics import Registry, serve_metrics
+from gexe.node.store import Store
+
+from .api import Hub, ValidatorApi
+from .chain import ChainTracker, Header, ReorgTooDeep
+from .compute import Compute, hx
+from .events import Item
+from .observer import RETRYABLE, Observer, find_deploy_block
+from .rpc import RpcDispatcher, RpcServer
+
+log = get_logger("validator")
+
+ERA_INDEX = keccak(text="eraIndex()")[:4]
+
+
+class ServiceError(Exception):
+    """A problem the operator can fix (one line)."""
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = Registry()
+        self.head = r.gauge("gexe_validator_head_block", "last processed Ethereum block")
+        self.chain_head = r.gauge("gexe_validator_chain_head_block", "Ethereum head block seen")
+        self.lag = r.gauge("gexe_validator_head_lag_blocks", "chain head minus processed head")
+        self.blocks = r.counter("gexe_validator_blocks_processed_total", "blocks processed")
+        self.messages = r.counter(
+            "gexe_validator_messages_executed_total", "dispatches executed (incl. refused)"
+        )
+        self.gas = r.counter("gexe_validator_gas_burned_total", "gas burned by programs")
+        self.reorgs = r.counter("gexe_validator_reorgs_total", "chain reorganisations handled")
+        self.peers = r.gauge("gexe_validator_peers", "connected gossip peers")
+        self.gossip_in = r.counter("gexe_validator_gossip_in_total", "gossip messages received")
+        self.gossip_out = r.counter("gexe_validator_gossip_out_total", "gossip messages sent")
+        self.rpc_latency = r.histogram(
+            "gexe_validator_rpc_seconds",
+            "JSON-RPC request handling time",
+            buckets=(0.001, 0.005, 0.02, 0.1, 0.5, 2.0, 10.0),
+        )
+        self.block_seconds = r.histogram(
+            "gexe_validator_block_seconds",
+            "time to process and persist one block",
+            buckets=(0.005, 0.02, 0.1, 0.5, 2.0, 10.0),
+        )
+
+
+def load_signer(cfg: Config) -> LocalAccount | None:
+    """The validator's key, if a password source is configured; None otherwise."""
+    v = cfg.validator
+    if v.password_file is None and v.password_env is None:
+        return None
+    assert v.keystore is not None
+    try:
+        address = v.address
+        if address is None:
+            keys = list_keys(v.keystore)
+            if len(keys) != 1:
+                raise ServiceError(
+                    f"{v.keystore}: {len(keys)} keys; set [validator] address to choose one"
+                    if keys
+                    else f"{v.keystore}: no keys; create one with `gexe key new`"
+                )
+            address = keys[0].address
+        return load_key_with(
+            address,
+            keystore=v.keystore,
+            password_file=v.password_file,
+            password_env=v.password_env,
+        )
+    except KeystoreError as e:
+        raise ServiceError(str(e)) from None
+
+
+class ValidatorService:
+    def __init__(self, cfg: Config, store: Store, signer: LocalAccount | None) -> None:
+        if cfg.ethereum.router_address is None:
+            raise ServiceError(
+                f"{cfg.source or 'config'}: [ethereum] router_address is required to run a "
+                "validator; set it to the Router contract's address"
+            )
+        self.cfg = cfg
+        self.router = cfg.ethereum.router_address
+        self.store = store
+        self.signer = signer
+        self.metrics = Metrics()
+        self.hub = Hub()
+        self.compute = Compute(store, workers=1, keep_blocks=cfg.node.keep_blocks)
+        self.client = EthClient(cfg.ethereum.rpc_url, timeout=cfg.ethereum.request_timeout)
+        self.chain_id: int | None = None
+        self.era: int | None = None
+        self.observer: Observer | None = None
+        self.signatures: OrderedDict[bytes, bytes] = OrderedDict()
+        self.started = time.monotonic()
+        self.rpc_port: int | None = None
+        self.metrics_port: int | None = None
+
+    # -- status
+
+    def status(self) -> dict[str, Any]:
+        head = self.compute.head
+        chain_head = self.observer.chain_head if self.observer else None
+        lag = None
+        if head is not None and chain_head is not None:
+            lag = max(0, chain_head - head.number)
+        return {
+            "head": head.number if head else None,
+            "head_hash": hx(head.hash) if head else None,
+            "state_root": hx(head.state_root) if head else None,
+            "chain_head": chain_head,
+            "lag": lag,
+            "confirmations": self.cfg.ethereum.confirmation_depth,
+            "peers": int(self.metrics.peers.get()),
+            "era": self.era,
+            "chain_id": self.chain_id,
+            "router": self.router,
+            "validator": self.signer.address if self.signer else None,
+            "programs": len(self.compute.state.programs),
+            "reorgs": self.observer.reorgs if self.observer else 0,
+            "uptime": round(time.monotonic() - self.started, 1),
+        }
+
+    # -- chain callbacks
+
+    async def on_block(self, header: Header, items: list[Item]) -> None:
+        t0 = time.monotonic()
+        out = await trio.to_thread.run_sync(self.compute.apply, header, items)
+        self.metrics.block_seconds.observe(time.monotonic() - t0)
+        self.metrics.blocks.inc()
+        self.metrics.messages.inc(out.dispatches)
+        self.metrics.gas.inc(out.gas_burned)
+        self.metrics.head.set(header.number)
+        self._update_lag()
+        if self.signer is not None and self.chain_id is not None:
+            sig = sign_batch(self.signer.key, out.commitment, self.chain_id, self.router)
+            self.signatures[header.hash] = sig
+            while len(self.signatures) > self.cfg.node.keep_blocks:
+                self.signatures.popitem(last=False)
+        if items or out.dispatches:
+            log.info("block", number=header.number, events=len(items),
+                     dispatches=out.dispatches, gas=out.gas_burned,
+                     root=hx(out.record.state_root)[:18])
+        self.hub.publish_block(out.result)
+
+    async def on_revert(self, to: Header, depth: int) -> None:
+        await trio.to_thread.run_sync(self.compute.revert_to, to)
+        self.metrics.reorgs.inc()
+        self.metrics.head.set(to.number)
+        log.info("rolled back", to=to.number, depth=depth)
+
+    def _update_lag(self) -> None:
+        if self.observer and self.observer.chain_head is not None:
+            self.metrics.chain_head.set(self.observer.chain_head)
+            head = self.compute.head
+            if head is not None:
+                self.metrics.lag.set(max(0, self.observer.chain_head - head.number))
+
+    # -- tasks
+
+    async def _retry(self, what: str, fn: Any) -> Any:
+        delay = 0.1
+        while True:
+            try:
+                return await fn()
+            except RETRYABLE as e:
+                log.warning("ethereum not reachable", what=what, error=str(e)[:200])
+                await trio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _era_watch(self) -> None:
+        while True:
+            try:
+                data = await self.client.call(self.router, ERA_INDEX)
+                self.era = int.from_bytes(data[-32:], "big") if data else None
+            except RETRYABLE:
+                pass
+            self._update_lag()
+            await trio.sleep(max(1.0, self.cfg.ethereum.poll_interval * 5))
+
+    async def _signals(self, cancel: trio.CancelScope) -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for sig in signals:
+                log.info("shutting down", signal=signal.Signals(sig).name)
+                cancel.cancel()
+                return
+
+    async def _rpc_timed(self, dispatcher: RpcDispatcher) -> None:
+        inner = dispatcher.methods
+        hist = self.metrics.rpc_latency
+
+        def wrap(fn: Any) -> Any:
+            async def timed(*a: Any, **kw: Any) -> Any:
+                t0 = time.monotonic()
+                try:
+                    return await fn(*a, **kw)
+                finally:
+                    hist.observe(time.monotonic() - t0)
+
+            return timed
+
+        dispatcher.methods = {k: wrap(v) for k, v in inner.items()}
+
+    async def run(self) -> None:
+        cfg = self.cfg
+        self.chain_id = await self._retry("eth_chainId", self.client.chain_id)
+        head = self.compute.head
+        keep = cfg.node.keep_blocks
+        if head is None:
+            chain_head = await self._retry("eth_blockNumber", self.client.block_number)
+            try:
+                start = await self._retry(
+                    "router code",
+                    lambda: find_deploy_block(self.client, self.router, chain_head),
+                )
+            except LookupError:
+                raise ServiceError(
+                    f"[ethereum] router_address {self.router}: no contract at that address on "
+                    f"{cfg.ethereum.rpc_url}; check the address and the chain"
+                ) from None
+            log.info("fresh store", start_block=start, router=self.router)
+        else:
+            start = head.number + 1
+            log.info("resuming", head=head.number, head_hash=hx(head.hash)[:18])
+        tracker = ChainTracker(
+            start=start,
+            confirmations=cfg.ethereum.confirmation_depth,
+            keep=keep,
+            applied=self.compute.applied_headers(keep),
+        )
+        self.observer = Observer(
+            self.client,
+            self.router,
+            tracker,
+            on_block=self.on_block,
+            on_revert=self.on_revert,
+            max_range=cfg.ethereum.get_logs_max_range,
+            poll_interval=cfg.ethereum.poll_interval,
+        )
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._signals, nursery.cancel_scope)
+            api = ValidatorApi(self.compute, self.hub, self.status, nursery)
+            dispatcher = RpcDispatcher(api.methods())
+            await self._rpc_timed(dispatcher)
+            if cfg.rpc.enabled:
+                server = RpcServer(
+                    dispatcher,
+                    max_request_bytes=cfg.rpc.max_request_bytes,
+                    rate_limit=cfg.rpc.rate_limit,
+                    on_close=api.close_session,
+                )
+                self.rpc_port = await nursery.start(server.serve, cfg.rpc.host, cfg.rpc.port)
+                log.info("rpc listening", host=cfg.rpc.host, port=self.rpc_port)
+            if cfg.metrics.enabled:
+                self.metrics_port = await nursery.start(
+                    serve_metrics, self.metrics.registry, cfg.metrics.host, cfg.metrics.port
+                )
+                log.info("metrics listening", host=cfg.metrics.host, port=self.metrics_port)
+            self._write_info()
+            nursery.start_soon(self._era_watch)
+            await nursery.start(self._observe)
+
+    async def _observe(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        assert self.observer is not None
+        try:
+            await self.observer.run(task_status=task_status)
+        except ReorgTooDeep as e:
+            raise ServiceError(str(e)) from None
+
+    def _write_info(self) -> None:
+        path = self.cfg.node.data_dir / "validator.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "rpc_port": self.rpc_port,
+                    "metrics_port": self.metrics_port,
+                    "validator": self.signer.address if self.signer else None,
+                }
+            )
+        )
+        tmp.replace(path)
+
+
+async def _main(cfg: Config) -> None:
+    signer = load_signer(cfg)
+    store = await trio.to_thread.run_sync(
+        lambda: Store(cfg.node.data_dir / "store", map_size=cfg.node.store_map_size)
+    )
+    service: ValidatorService | None = None
+    try:
+        service = ValidatorService(cfg, store, signer)
+        try:
+            await service.run()
+        finally:
+            with trio.CancelScope(shield=True):
+                await service.client.aclose()
+    finally:
+        if service is not None:
+            service.compute.close()
+        store.close()
+    log.info("stopped")
+
+
+def run_validator(cfg: Config) -> None:
+    """Run until SIGINT/SIGTERM. Raises ServiceError / StoreError for operator errors."""
+    setup_logging(cfg.node.log_level, cfg.node.log_format, quiet=("httpx", "httpcore"))
+    cfg.node.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        trio.run(_main, cfg)
+    except BaseExceptionGroup as eg:  # a task's error inside the nursery
+        raise _leaf(eg) from None
+
+
+def _leaf(e: BaseException) -> BaseException:
+    """The first operator-facing error inside (nested) exception groups, else the group."""
+    if isinstance(e, BaseExceptionGroup):
+        for sub in e.exceptions:
+            leaf = _leaf(sub)
+            if not isinstance(leaf, BaseExceptionGroup):
+                return leaf
+    return e
