@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -171,3 +172,80 @@ def test_malformed_rpc_input_gets_errors(
         s.sendall(b"garbage\r\n\r\n")
         assert s.recv(100).startswith(b"HTTP/1.1 400")
     assert v.call("node_status")["head"] is not None  # still serving
+
+
+def chain_hash(net: Net, n: int) -> str:
+    return "0x" + bytes(net.w3.eth.get_block(n)["hash"]).hex()
+
+
+def test_sigkill_restart_resumes_and_reorg_is_rolled_back(
+    tmp_path: Path, net: Net, validators: list[ValidatorProc]
+) -> None:
+    counter = net.create("counter")
+    ping = net.create("ping")
+    vals = start(tmp_path, net, validators, 2)
+    for i in range(3):
+        net.send(counter, net.users[i], b"inc")
+    wait_all(vals, net.w3.eth.block_number)
+
+    # SIGKILL one validator, let the chain move on, restart: it resumes from its store
+    assert vals[1].stop(signal.SIGKILL) == -signal.SIGKILL
+    for i in range(4):
+        net.send(counter, net.users[i], b"add:10")
+        net.send(ping, net.users[i], b"PING")
+    net.mine(20)
+    vals[1].start()
+    head = net.w3.eth.block_number
+    wait_all(vals, head)
+    assert "resuming" in vals[1].tail(400)
+    first = first_block(vals[0])
+    assert first_block(vals[1]) == first
+    assert_agree(vals, first, head)
+    assert vals[1].call("node_status")["lag"] == 0
+
+    # a reorg: snapshot, a branch with messages, revert, a different (longer) branch
+    snap = net.rpc("evm_snapshot")
+    base = net.w3.eth.block_number
+    for i in range(3):
+        net.send(counter, net.users[i], b"add:1000")
+    old_tip = net.w3.eth.block_number
+    wait_all(vals, old_tip)
+    old = vals[0].call("block_result", old_tip)["hash"]
+    assert net.rpc("evm_revert", snap) is True
+    net.mine(1)
+    for i in range(3):
+        net.send(counter, net.users[i + 3], b"add:7")
+    new_tip = net.w3.eth.block_number
+    assert new_tip > old_tip
+    wait_all(vals, new_tip)
+    for v in vals:
+        assert v.call("node_status")["reorgs"] >= 1
+        assert v.call("block_result", old_tip)["hash"] != old
+        for n in range(base, new_tip + 1):
+            assert v.call("block_result", n)["hash"] == chain_hash(net, n)
+    assert_agree(vals, first, new_tip)
+    r = vals[0].call("program_calculateReplyForHandle", net.users[0].address, counter.address,
+                     "0x" + COUNTER_GET.hex(), 0)
+    assert int.from_bytes(bytes.fromhex(r["payload"][2:]), "little") == 3 + 40 + 21
+
+
+def test_same_height_reorg_is_seen(
+    tmp_path: Path, net: Net, validators: list[ValidatorProc]
+) -> None:
+    counter = net.create("counter")
+    vals = start(tmp_path, net, validators, 1)
+    snap = net.rpc("evm_snapshot")
+    net.send(counter, net.users[0], b"add:5")
+    net.send(counter, net.users[0], b"add:5")
+    tip = net.w3.eth.block_number
+    wait_all(vals, tip)
+    net.rpc("evm_revert", snap)
+    net.send(counter, net.users[1], b"inc")  # a shorter branch: tip - 1
+    short = net.w3.eth.block_number
+    assert short < tip
+    for _ in range(400):  # the idle tip check notices the changed block
+        if vals[0].call("node_status")["reorgs"] >= 1 and vals[0].head() == short:
+            break
+        time.sleep(0.05)
+    assert vals[0].call("node_status")["reorgs"] >= 1
+    assert vals[0].call("block_result", short)["hash"] == chain_hash(net, short)
