@@ -52,6 +52,9 @@ from .storage import Storage, read_required
 _func_call = _raw._wasmtime_func_call
 _set_fuel = _raw._wasmtime_context_set_fuel
 _get_fuel = _raw._wasmtime_context_get_fuel
+_memcmp = ctypes.CDLL(None).memcmp
+_memcmp.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
+_memcmp.restype = ctypes.c_int
 _OUT_OF_FUEL = wasmtime.TrapCode.OUT_OF_FUEL.value
 _STACK_OVERFLOW = wasmtime.TrapCode.STACK_OVERFLOW.value
 
@@ -103,9 +106,10 @@ class ProgramSession:
             if off < self.persist_from or off + limits.GEAR_PAGE > size:
                 continue  # not persistent memory (cannot happen for well-formed state)
             ctypes.memmove(base + off, read_required(storage, h, "memory page"), limits.GEAR_PAGE)
-        self.shadow = bytearray(
-            ctypes.string_at(base + self.persist_from, size - self.persist_from)
-        )
+        self._shadow_len = n = size - self.persist_from
+        self._shadow = ctypes.create_string_buffer(n)  # fixed address: compared with memcmp
+        self._shadow_addr = ctypes.addressof(self._shadow)
+        ctypes.memmove(self._shadow_addr, base + self.persist_from, n)
         self.stale = False  # set when the instance no longer matches a fresh one
         self._trap = ctypes.POINTER(ffi.wasm_trap_t)()
         self._no_args = (ffi.wasmtime_val_t * 1)()
@@ -269,28 +273,31 @@ class ProgramSession:
 
     # -- memory bookkeeping
 
+    def _grow_shadow(self, n: int) -> None:
+        if n > self._shadow_len:
+            bigger = ctypes.create_string_buffer(n)  # zero-filled, like grown memory
+            ctypes.memmove(bigger, self._shadow_addr, self._shadow_len)
+            self._shadow, self._shadow_addr, self._shadow_len = bigger, ctypes.addressof(bigger), n
+
     def _collect_dirty(self, base: int, size: int) -> dict[int, bytes]:
         """Persistent pages changed by the message just run (the shadow is not updated)."""
         start = self.persist_from
-        shadow = self.shadow
-        if size - start > len(shadow):
-            shadow.extend(bytes(size - start - len(shadow)))
-        live = ctypes.string_at(base + start, size - start)
-        if live == shadow:
+        n = size - start
+        self._grow_shadow(n)
+        live, shadow = base + start, self._shadow_addr
+        if not _memcmp(live, shadow, n):
             return {}
         g = limits.GEAR_PAGE
         dirty: dict[int, bytes] = {}
-        for off in range(0, len(live), g):
-            page = live[off : off + g]
-            if page != shadow[off : off + g]:
-                dirty[(start + off) // g] = page
+        for off in range(0, n, g):
+            if _memcmp(live + off, shadow + off, g):
+                dirty[(start + off) // g] = ctypes.string_at(live + off, g)
         return dirty
 
     def _accept(self, dirty: Mapping[int, bytes]) -> None:
-        g, start = limits.GEAR_PAGE, self.persist_from
+        g, start, shadow = limits.GEAR_PAGE, self.persist_from, self._shadow_addr
         for gp, page in dirty.items():
-            off = gp * g - start
-            self.shadow[off : off + g] = page
+            ctypes.memmove(shadow + gp * g - start, page, g)
 
     def _clear_freed(self, freed: frozenset[int], dirty: dict[int, bytes]) -> None:
         """Freed wasm pages lose their content, as in a fresh instance: zero them in live
@@ -303,7 +310,7 @@ class ProgramSession:
             if off < start or off + w > size:
                 continue
             ctypes.memset(base + off, 0, w)
-            self.shadow[off - start : off - start + w] = bytes(w)
+            ctypes.memset(self._shadow_addr + off - start, 0, w)
             for gp in range(off // g, (off + w) // g):
                 dirty.pop(gp, None)
 
@@ -319,8 +326,8 @@ class ProgramSession:
         """Put persistent memory back as it was before the failed message."""
         self._base, self._size = base, size = self._mem()
         start = self.persist_from
-        n = min(len(self.shadow), size - start)
-        ctypes.memmove(base + start, bytes(self.shadow[:n]), n)
+        n = min(self._shadow_len, size - start)
+        ctypes.memmove(base + start, self._shadow_addr, n)
         if size > size_before:
             ctypes.memset(base + size_before, 0, size - size_before)
         self._check_size()
