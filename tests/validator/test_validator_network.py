@@ -249,3 +249,42 @@ def test_same_height_reorg_is_seen(
         time.sleep(0.05)
     assert vals[0].call("node_status")["reorgs"] >= 1
     assert vals[0].call("block_result", short)["hash"] == chain_hash(net, short)
+
+
+@pytest.mark.slow
+def test_four_validators_agree_over_200_blocks(
+    tmp_path: Path, net: Net, validators: list[ValidatorProc]
+) -> None:
+    """The must-show: 4 validator processes, 20 programs, >= 200 blocks, one validator
+    SIGKILLed and restarted mid-way; every block's result is identical on all four."""
+    mirrors = [net.create("ping") for _ in range(10)]
+    mirrors += [net.create("counter", str(i).encode()) for i in range(10)]
+    vals = start(tmp_path, net, validators, 4)
+    start_block = net.w3.eth.block_number
+    users = net.users[:6]
+    sent = 0
+    for rnd in range(6):
+        for j, m in enumerate(mirrors):
+            payload = b"PING" if j < 10 else (b"inc" if rnd % 2 else b"add:3")
+            net.send(m, users[(rnd + j) % len(users)], payload)
+            sent += 1
+        net.mine(15)
+        if rnd == 2:
+            assert vals[3].stop(signal.SIGKILL) == -signal.SIGKILL
+        if rnd == 4:
+            vals[3].start()
+    head = net.w3.eth.block_number
+    assert head - start_block >= 200 and sent >= 120
+    wait_all(vals, head, timeout=150)
+    first = first_block(vals[0])
+    ref = assert_agree(vals, first, head)
+    assert len(ref) >= 200
+    counts = [
+        vals[0].call("program_calculateReplyForHandle", users[0].address, m.address,
+                     "0x" + COUNTER_GET.hex(), 0)
+        for m in mirrors[10:]
+    ]
+    assert [int.from_bytes(bytes.fromhex(c["payload"][2:]), "little") for c in counts] == [
+        i + 3 * 3 + 3 for i in range(10)
+    ]
+    assert all(v.call("node_status")["lag"] == 0 for v in vals)
