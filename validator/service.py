@@ -33,9 +33,10 @@ from collections import OrderedDict
 from typing import Any
 
 import trio
+from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
-from gexe.contracts import EthClient, sign_batch
+from gexe.contracts import EthClient, batch_digest, sign_batch
 from gexe.node.config import Config
 from gexe.node.keystore import KeystoreError, list_keys, load_key_with
 from gexe.node.logging import get_logger, setup_logging
@@ -52,6 +53,7 @@ from .rpc import RpcDispatcher, RpcServer
 log = get_logger("validator")
 
 ERA_INDEX = keccak(text="eraIndex()")[:4]
+VALIDATORS = keccak(text="validators()")[:4]
 
 
 class ServiceError(Exception):
@@ -131,6 +133,11 @@ class ValidatorService:
         self.era: int | None = None
         self.observer: Observer | None = None
         self.signatures: OrderedDict[bytes, bytes] = OrderedDict()
+        self.validator_set: set[bytes] = set()
+        self.gossip: Any = None  # gexe.node.gossip.GossipService when running
+        # EIP-712 digest of a block's commitment → validators that approved it (gossip)
+        self.approvals: OrderedDict[bytes, set[bytes]] = OrderedDict()
+        self.digests: OrderedDict[bytes, bytes] = OrderedDict()  # block hash → our digest
         self.started = time.monotonic()
         self.rpc_port: int | None = None
         self.metrics_port: int | None = None
@@ -157,6 +164,13 @@ class ValidatorService:
             "validator": self.signer.address if self.signer else None,
             "programs": len(self.compute.state.programs),
             "reorgs": self.observer.reorgs if self.observer else 0,
+            "p2p": self.gossip.listen_addrs if self.gossip else [],
+            "head_approvals": sorted(
+                "0x" + a.hex()
+                for a in self.approvals.get(self.digests.get(head.hash, b""), set())
+            )
+            if head
+            else [],
             "uptime": round(time.monotonic() - self.started, 1),
         }
 
@@ -173,9 +187,14 @@ class ValidatorService:
         self._update_lag()
         if self.signer is not None and self.chain_id is not None:
             sig = sign_batch(self.signer.key, out.commitment, self.chain_id, self.router)
+            digest = batch_digest(out.commitment, self.chain_id, self.router)
             self.signatures[header.hash] = sig
-            while len(self.signatures) > self.cfg.node.keep_blocks:
-                self.signatures.popitem(last=False)
+            self.digests[header.hash] = digest
+            self._approve(digest, bytes.fromhex(self.signer.address[2:]))
+            for d in (self.signatures, self.digests):
+                while len(d) > self.cfg.node.keep_blocks:
+                    d.popitem(last=False)
+            await self._publish_approval(digest, sig)
         if items or out.dispatches:
             log.info("block", number=header.number, events=len(items),
                      dispatches=out.dispatches, gas=out.gas_burned,
@@ -187,6 +206,64 @@ class ValidatorService:
         self.metrics.reorgs.inc()
         self.metrics.head.set(to.number)
         log.info("rolled back", to=to.number, depth=depth)
+
+    def _approve(self, digest: bytes, validator: bytes) -> None:
+        self.approvals.setdefault(digest, set()).add(validator)
+        while len(self.approvals) > 4 * self.cfg.node.keep_blocks:
+            self.approvals.popitem(last=False)
+
+    async def _publish_approval(self, digest: bytes, sig: bytes) -> None:
+        if self.gossip is None or self.signer is None:
+            return
+        from gexe.node.gossip_messages import ApproveBatch
+
+        msg = ApproveBatch(digest, self.era or 0, bytes.fromhex(self.signer.address[2:]), sig)
+        try:
+            await self.gossip.publish(msg)
+            self.metrics.gossip_out.inc()
+        except Exception as e:  # gossip trouble never stops block processing
+            log.warning("gossip publish failed", error=f"{type(e).__name__}: {e}"[:200])
+
+    async def _gossip_in(self) -> None:
+        from gexe.node.gossip_messages import ApproveBatch
+
+        assert self.gossip is not None
+        async for rec in self.gossip.incoming:
+            self.metrics.gossip_in.inc()
+            m = rec.message
+            if isinstance(m, ApproveBatch):  # signer already verified against the set
+                self._approve(m.batch_digest, m.validator)
+
+    async def _run_gossip(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        from gexe.node.gossip import GossipConfig, GossipService
+        from gexe.node.gossip_messages import EthSigner
+
+        assert self.signer is not None and self.chain_id is not None
+        cfg = self.cfg
+        gcfg = GossipConfig(
+            chain_id=self.chain_id,
+            router_address=self.router,
+            listen_addrs=(cfg.p2p.listen,),
+            bootnodes=tuple(cfg.p2p.bootnodes),
+            node_key=_p2p_key(cfg.p2p.key_file),
+        )
+        svc = GossipService(
+            gcfg,
+            EthSigner.from_account(self.signer),
+            current_era=lambda: self.era or 0,
+            validators=lambda era: self.validator_set,
+        )
+        async with trio.open_nursery() as nursery:
+            await nursery.start(svc.run)
+            self.gossip = svc
+            log.info("gossip listening", addrs=",".join(svc.listen_addrs), peer=svc.peer_id)
+            nursery.start_soon(self._gossip_in)
+            task_status.started()
+            while True:
+                self.metrics.peers.set(len(svc.connected_peers()))
+                await trio.sleep(1.0)
 
     def _update_lag(self) -> None:
         if self.observer and self.observer.chain_head is not None:
@@ -212,6 +289,9 @@ class ValidatorService:
             try:
                 data = await self.client.call(self.router, ERA_INDEX)
                 self.era = int.from_bytes(data[-32:], "big") if data else None
+                data = await self.client.call(self.router, VALIDATORS)
+                signers, _ = abi_decode(["address[]", "uint256[]"], data)
+                self.validator_set = {bytes.fromhex(a[2:]) for a in signers}
             except RETRYABLE:
                 pass
             self._update_lag()
@@ -295,8 +375,10 @@ class ValidatorService:
                     serve_metrics, self.metrics.registry, cfg.metrics.host, cfg.metrics.port
                 )
                 log.info("metrics listening", host=cfg.metrics.host, port=self.metrics_port)
-            self._write_info()
             nursery.start_soon(self._era_watch)
+            if self.signer is not None:
+                await nursery.start(self._run_gossip)
+            self._write_info()
             await nursery.start(self._observe)
 
     async def _observe(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -316,10 +398,34 @@ class ValidatorService:
                     "rpc_port": self.rpc_port,
                     "metrics_port": self.metrics_port,
                     "validator": self.signer.address if self.signer else None,
+                    "p2p": [_with_peer(a, self.gossip.peer_id) for a in self.gossip.listen_addrs]
+                    if self.gossip
+                    else [],
                 }
             )
         )
         tmp.replace(path)
+
+
+def _with_peer(addr: str, peer: str) -> str:
+    return addr if "/p2p/" in addr else f"{addr}/p2p/{peer}"
+
+
+def _p2p_key(path: Any) -> bytes:
+    """The node's libp2p identity seed (32 bytes), created on first use (mode 0600)."""
+    from pathlib import Path
+
+    p = Path(path).expanduser()
+    if p.is_file():
+        data = p.read_bytes()
+        if len(data) != 32:
+            raise ServiceError(f"{p}: not a 32-byte p2p key; delete it to create a new one")
+        return data
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(os.urandom(32))
+    return p.read_bytes()
 
 
 async def _main(cfg: Config) -> None:

@@ -117,6 +117,7 @@ class ValidatorProc:
     proc: subprocess.Popen[bytes] | None = None
     rpc_port: int | None = None
     metrics_port: int | None = None
+    p2p: list[str] = field(default_factory=list)
 
     @property
     def log(self) -> Path:
@@ -140,6 +141,7 @@ class ValidatorProc:
                 d = json.loads(info.read_text())
                 if d.get("pid") == self.proc.pid:
                     self.rpc_port, self.metrics_port = d["rpc_port"], d["metrics_port"]
+                    self.p2p = d.get("p2p") or []
                     return
             time.sleep(0.05)
         raise AssertionError(f"validator {self.index} did not start:\n{self.tail()}")
@@ -188,7 +190,13 @@ class ValidatorProc:
 
 
 def make_validator(
-    tmp: Path, index: int, net: Net, key: LocalAccount, *, confirmations: int = 0
+    tmp: Path,
+    index: int,
+    net: Net,
+    key: LocalAccount,
+    *,
+    confirmations: int = 0,
+    bootnodes: Sequence[str] = (),
 ) -> ValidatorProc:
     home = tmp / f"v{index}"
     data = home / "data"
@@ -210,6 +218,9 @@ router_address = "{net.deployment.router}"
 confirmation_depth = {confirmations}
 poll_interval = 0.05
 get_logs_max_range = 64
+
+[p2p]
+bootnodes = {json.dumps(list(bootnodes))}
 
 [rpc]
 port = 0

@@ -50,10 +50,13 @@ def validators(tmp_path: Path, net: Net) -> Iterator[list[ValidatorProc]]:
 
 
 def start(tmp_path: Path, net: Net, started: list[ValidatorProc], n: int) -> list[ValidatorProc]:
-    vals = [make_validator(tmp_path, i, net, net.validators[i]) for i in range(n)]
-    for v in vals:
+    vals: list[ValidatorProc] = []
+    for i in range(n):
+        boot = vals[0].p2p if vals else []
+        v = make_validator(tmp_path, i, net, net.validators[i], bootnodes=boot)
         v.start()
         started.append(v)
+        vals.append(v)
     return vals
 
 
@@ -131,6 +134,22 @@ def test_two_validators_agree_rpc_and_metrics(
     assert "gexe_validator_head_lag_blocks" in text
     st = vals[1].call("node_status")
     assert st["head"] == head and st["lag"] == 0 and st["validator"] == net.validators[1].address
+
+    # gossip: each validator signs every block's commitment and the other one's approval,
+    # verified against the Router's validator set, arrives for the same digest
+    want = sorted(v.address.lower() for v in net.validators[:2])
+    for _ in range(600):
+        net.mine(1)
+        head = net.w3.eth.block_number
+        wait_all(vals, head)
+        got = [sorted(v.call("node_status")["head_approvals"]) for v in vals]
+        if all(g == want for g in got):
+            break
+        time.sleep(0.05)
+    assert all(sorted(v.call("node_status")["head_approvals"]) == want for v in vals)
+    assert vals[0].call("node_status")["peers"] >= 1
+    text = httpx.get(f"http://127.0.0.1:{vals[1].metrics_port}/metrics", timeout=10).text
+    assert "gexe_validator_gossip_in_total" in text
 
 
 def raw_post(port: int, body: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
