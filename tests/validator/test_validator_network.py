@@ -307,3 +307,60 @@ def test_four_validators_agree_over_200_blocks(
         i + 3 * 3 + 3 for i in range(10)
     ]
     assert all(v.call("node_status")["lag"] == 0 for v in vals)
+
+
+def test_websocket_subscription_and_rpc(
+    tmp_path: Path, net: Net, validators: list[ValidatorProc]
+) -> None:
+    import trio
+    import trio_websocket
+
+    ping = net.create("ping")
+    (v,) = start(tmp_path, net, validators, 1)
+    v.wait_head(net.w3.eth.block_number)
+    got: dict[str, object] = {}
+
+    async def main() -> None:
+        url = f"ws://127.0.0.1:{v.rpc_port}/"
+        async with trio_websocket.open_websocket_url(url) as ws:
+            await ws.send_message(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "subscribe",
+                                              "params": ["programReplies",
+                                                         {"program_id": ping.address}]}))
+            sub = json.loads(await ws.get_message())["result"]
+            await ws.send_message(json.dumps({"jsonrpc": "2.0", "id": 2,
+                                              "method": "node_status"}))
+            got["status"] = json.loads(await ws.get_message())["result"]
+            mid = await trio.to_thread.run_sync(net.send, ping, net.users[1], b"PING")
+            with trio.fail_after(60):
+                while True:
+                    note = json.loads(await ws.get_message())
+                    if note.get("method") == "subscription":
+                        assert note["params"]["subscription"] == sub
+                        r = note["params"]["result"]
+                        if r["reply_to"] == "0x" + mid.hex():
+                            got["reply"] = r
+                            return
+
+    trio.run(main)
+    assert got["status"]["head"] is not None  # type: ignore[index]
+    assert bytes.fromhex(got["reply"]["payload"][2:]) == b"PONG"  # type: ignore[index]
+
+
+def test_cli_bad_config_is_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[ethereum]\nrouter_adress = '0x00'\n")
+    for args in (["--config", str(tmp_path / "missing.toml")], ["--config", str(bad)]):
+        p = subprocess.run([sys.executable, "-m", "gexe", "validator", "run", *args],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode != 0
+        lines = p.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("gexe: error:"), p.stderr
+        assert "Traceback" not in p.stderr
+    no_router = tmp_path / "norouter.toml"
+    no_router.write_text(f"[node]\ndata_dir = '{tmp_path / 'd'}'\n")
+    p = subprocess.run([sys.executable, "-m", "gexe", "validator", "run", "--config",
+                        str(no_router)], capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0 and "router_address" in p.stderr and "Traceback" not in p.stderr
