@@ -26,7 +26,8 @@ Keys: evm_gas_{mandelbrot,fnv,fnv_unrolled}, evm_jobs_per_block_* (floor) and
 evm_jobs_per_block_fraction_*, gexe_jobs_per_12s_*, evm_multiplier_mandelbrot,
 evm_multiplier_second (fnv; also evm_multiplier_fnv), evm_multiplier_second_vs_unrolled,
 bare_jobs_per_12s_per_core_*, bare_jobs_per_12s_Wthreads_*, bare_multiplier_per_core_*,
-gexe_vs_bare_Wthreads_*, gexe_vs_bare_1core_*.
+bare_scaling_Wthreads_* (W-thread ÷ 1-thread bare rate: how many cores the machine really
+gave), gexe_vs_bare_Wthreads_*, gexe_vs_bare_1core_*.
 """
 
 from __future__ import annotations
@@ -377,9 +378,9 @@ def main() -> dict:
     # bare W threads) per job, best of each kept. The machine is shared, so a single run
     # mostly measures the neighbours; the best of a few interleaved runs is the figure
     # least disturbed by them, and gexe and bare see the same conditions.
-    trials = 2 if quick else 4
-    counts = {"mandelbrot": 1_000 if quick else 8_000, "fnv": 24 if quick else 160}
-    bare_seconds = 0.5 if quick else 1.5
+    trials = 3 if quick else 6
+    counts = {"mandelbrot": 1_000 if quick else 4_000, "fnv": 24 if quick else 96}
+    bare_seconds = 0.4 if quick else 0.8
     jobs = (
         ("mandelbrot", "mandelbrot", MANDEL_DEFAULT, MANDEL_SUM),
         ("fnv", "fnv_mix", (FNV_ROUNDS,), FNV_HASH),
@@ -423,6 +424,10 @@ def main() -> dict:
                 b["jobs_per_s"] * SLOT_SECONDS
             )
             result[f"bare_run_{args.workers}threads_{key}"] = b
+            # How much of W cores the machine gave (shared VMs: often well under W).
+            result[f"bare_scaling_{args.workers}threads_{key}"] = (
+                b["jobs_per_s"] / best_bare[1]["jobs_per_s"]
+            )
 
     # Ratios. Jobs per block may be 0 (a job larger than a block): use the fraction then.
     def per_block(key: str) -> float:
