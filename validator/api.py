@@ -138,7 +138,9 @@ class ValidatorApi:
             "unsubscribe": self.unsubscribe,
         }
 
-    async def _thread(self, fn: Callable[[], Any], limiter: trio.CapacityLimiter | None = None) -> Any:
+    async def _thread(
+        self, fn: Callable[[], Any], limiter: trio.CapacityLimiter | None = None
+    ) -> Any:
         return await trio.to_thread.run_sync(fn, limiter=limiter or self._read_limiter)
 
     # -- programs
@@ -192,9 +194,11 @@ class ValidatorApi:
         if block is None or block == "latest":
             return self.compute.head, self.compute.state
         store = self.compute.store
-        rec = store.block_by_number(_uint(block, "block")) if not (
-            isinstance(block, str) and len(block) == 66
-        ) else store.block(_bytes(block, "block", (32,)))
+        rec = (
+            store.block_by_number(_uint(block, "block"))
+            if not (isinstance(block, str) and len(block) == 66)
+            else store.block(_bytes(block, "block", (32,)))
+        )
         if rec is None:
             raise RpcFailure(-32000, "block not found (not processed yet, or pruned)")
         return rec, load_runtime_state(store, rec.state_root)

@@ -153,14 +153,21 @@ def block_items(
         if d.name == "MessageQueueingRequested":
             out.append(
                 QueueMessage(
-                    pid, bytes(a["id"]), actor(a["source"]), bytes(a["payload"]),
-                    int(a["value"]), bool(a["callReply"]),
+                    pid,
+                    bytes(a["id"]),
+                    actor(a["source"]),
+                    bytes(a["payload"]),
+                    int(a["value"]),
+                    bool(a["callReply"]),
                 )
             )
         elif d.name == "ReplyQueueingRequested":
             out.append(
                 QueueReply(
-                    pid, bytes(a["repliedTo"]), actor(a["source"]), bytes(a["payload"]),
+                    pid,
+                    bytes(a["repliedTo"]),
+                    actor(a["source"]),
+                    bytes(a["payload"]),
                     int(a["value"]),
                 )
             )

@@ -97,8 +97,12 @@ class Observer:
                 return await fn()
             except RETRYABLE as e:
                 self.retries += 1
-                log.warning("rpc retry", what=what, error=f"{type(e).__name__}: {e}"[:300],
-                            delay=round(delay, 2))
+                log.warning(
+                    "rpc retry",
+                    what=what,
+                    error=f"{type(e).__name__}: {e}"[:300],
+                    delay=round(delay, 2),
+                )
                 await trio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
 
@@ -125,17 +129,16 @@ class Observer:
         while lo <= last:
             hi = min(last, lo + self.range - 1)
             try:
-                out += await self.client.get_logs(
-                    from_block=lo, to_block=hi, topics=self._topics
-                )
+                out += await self.client.get_logs(from_block=lo, to_block=hi, topics=self._topics)
             except RETRYABLE as e:
                 self.retries += 1
                 if _is_range_error(e) and self.range > 1:
                     self.range = max(1, self.range // 2)
                     log.info("getLogs range shrunk", range=self.range, error=str(e)[:200])
                     continue
-                log.warning("rpc retry", what="eth_getLogs", error=str(e)[:300],
-                            delay=round(delay, 2))
+                log.warning(
+                    "rpc retry", what="eth_getLogs", error=str(e)[:300], delay=round(delay, 2)
+                )
                 await trio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
                 continue
@@ -178,8 +181,11 @@ class Observer:
                 if backfill is not None:
                     t0, first, target = backfill
                     done = (t.tip.number if t.tip else first) - first + 1
-                    log.info("backfill done", blocks=done,
-                             rate=round(done / max(1e-6, time.monotonic() - t0), 1))
+                    log.info(
+                        "backfill done",
+                        blocks=done,
+                        rate=round(done / max(1e-6, time.monotonic() - t0), 1),
+                    )
                     backfill = None
                 await self._check_tip(head)
                 await trio.sleep(self.poll_interval)
@@ -209,8 +215,13 @@ class Observer:
                 done = (t.tip.number if t.tip else first) - first + 1
                 total = tgt - first + 1
                 rate = done / max(1e-6, time.monotonic() - t0)
-                log.info("backfill", done=done, total=total, rate=round(rate, 1),
-                         eta=round((total - done) / rate, 1) if rate > 0 else None)
+                log.info(
+                    "backfill",
+                    done=done,
+                    total=total,
+                    rate=round(rate, 1),
+                    eta=round((total - done) / rate, 1) if rate > 0 else None,
+                )
 
     async def _check_tip(self, head: int) -> None:
         t = self.tracker

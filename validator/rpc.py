@@ -111,8 +111,10 @@ class RpcDispatcher:
 
     async def _one(self, m: Any, session: Session) -> dict[str, Any] | None:
         self.calls += 1
-        if not isinstance(m, dict) or m.get("jsonrpc") != "2.0" or not isinstance(
-            m.get("method"), str
+        if (
+            not isinstance(m, dict)
+            or m.get("jsonrpc") != "2.0"
+            or not isinstance(m.get("method"), str)
         ):
             self.errors += 1
             id_ = m.get("id") if isinstance(m, dict) else None
@@ -144,15 +146,19 @@ class RpcDispatcher:
         except Exception as e:  # a bug in a handler: answer, log, keep serving
             self.errors += 1
             log.exception("rpc handler failed", method=m["method"])
-            return None if notification else _error(
-                id_, INTERNAL_ERROR, f"internal error: {type(e).__name__}"
+            return (
+                None
+                if notification
+                else _error(id_, INTERNAL_ERROR, f"internal error: {type(e).__name__}")
             )
         return None if notification else {"jsonrpc": "2.0", "id": id_, "result": result}
 
 
 def _valid_id(v: Any) -> bool:
-    return v is None or (isinstance(v, str | int) and not isinstance(v, bool)) or (
-        isinstance(v, float) and math.isfinite(v)
+    return (
+        v is None
+        or (isinstance(v, str | int) and not isinstance(v, bool))
+        or (isinstance(v, float) and math.isfinite(v))
     )
 
 
@@ -315,7 +321,9 @@ class RpcServer:
     async def _websocket(self, stream: trio.SocketStream, head: bytes, client: str) -> None:
         async with trio.open_nursery() as nursery:
             req = await trio_websocket.wrap_server_stream(
-                nursery, _Replay(stream, head), message_queue_size=16,
+                nursery,
+                _Replay(stream, head),
+                message_queue_size=16,
                 max_message_size=self.max_request_bytes,
             )
             ws = await req.accept()

@@ -166,8 +166,7 @@ class ValidatorService:
             "reorgs": self.observer.reorgs if self.observer else 0,
             "p2p": self.gossip.listen_addrs if self.gossip else [],
             "head_approvals": sorted(
-                "0x" + a.hex()
-                for a in self.approvals.get(self.digests.get(head.hash, b""), set())
+                "0x" + a.hex() for a in self.approvals.get(self.digests.get(head.hash, b""), set())
             )
             if head
             else [],
@@ -196,9 +195,14 @@ class ValidatorService:
                     d.popitem(last=False)
             await self._publish_approval(digest, sig)
         if items or out.dispatches:
-            log.info("block", number=header.number, events=len(items),
-                     dispatches=out.dispatches, gas=out.gas_burned,
-                     root=hx(out.record.state_root)[:18])
+            log.info(
+                "block",
+                number=header.number,
+                events=len(items),
+                dispatches=out.dispatches,
+                gas=out.gas_burned,
+                root=hx(out.record.state_root)[:18],
+            )
         self.hub.publish_block(out.result)
 
     async def on_revert(self, to: Header, depth: int) -> None:
@@ -381,7 +385,9 @@ class ValidatorService:
             self._write_info()
             await nursery.start(self._observe)
 
-    async def _observe(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def _observe(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
         assert self.observer is not None
         try:
             await self.observer.run(task_status=task_status)

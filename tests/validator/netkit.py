@@ -82,8 +82,10 @@ class Net:
         blk = self.w3.eth.get_block(self.w3.eth.block_number - 1)
         batch = BatchCommitment(blk["hash"], blk["number"], prev, (), (CodeCommitment(cid, True),))
         h = batch_hash(batch)
-        sigs = {v.address: sign_batch(v.key, h, self.chain_id, self.deployment.router)
-                for v in self.validators}
+        sigs = {
+            v.address: sign_batch(v.key, h, self.chain_id, self.deployment.router)
+            for v in self.validators
+        }
         order = [a for a, _ in self.router.validators()]
         self.router.commit_batch(self.owner, batch, signatures_in_set_order(sigs, order))
         self.codes[name] = cid
@@ -96,7 +98,10 @@ class Net:
 
     def create(self, name: str, init: bytes = b"", salt: bytes | None = None) -> Mirror:
         actor, _ = self.router.create_program_with_init(
-            self.owner, self.codes[name], salt or os.urandom(32), init,
+            self.owner,
+            self.codes[name],
+            salt or os.urandom(32),
+            init,
             initial_executable_balance=EXEC_BALANCE,
         )
         return Mirror(self.w3, actor)
@@ -131,7 +136,10 @@ class ValidatorProc:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [PY, "-m", "gexe", "validator", "run", "--config", str(self.config)],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
             )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

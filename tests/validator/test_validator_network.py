@@ -45,8 +45,9 @@ def validators(tmp_path: Path, net: Net) -> Iterator[list[ValidatorProc]]:
         yield started
     finally:
         for v in started:
-            v.stop(signal.SIGKILL if v.proc and v.proc.poll() is None else signal.SIGTERM,
-                   timeout=5)
+            v.stop(
+                signal.SIGKILL if v.proc and v.proc.poll() is None else signal.SIGTERM, timeout=5
+            )
 
 
 def start(tmp_path: Path, net: Net, started: list[ValidatorProc], n: int) -> list[ValidatorProc]:
@@ -120,11 +121,21 @@ def test_two_validators_agree_rpc_and_metrics(
 
     # a query runs against the head state without changing it
     before = vals[0].call("program_state", counter.address)
-    r = vals[0].call("program_calculateReplyForHandle", net.users[5].address, ping.address,
-                     "0x" + b"PING".hex(), 0)
+    r = vals[0].call(
+        "program_calculateReplyForHandle",
+        net.users[5].address,
+        ping.address,
+        "0x" + b"PING".hex(),
+        0,
+    )
     assert bytes.fromhex(r["payload"][2:]) == b"PONG" and r["code"].startswith("0x00")  # success
-    r = vals[0].call("program_calculateReplyForHandle", net.users[5].address, counter.address,
-                     "0x" + b"inc".hex(), 0)
+    r = vals[0].call(
+        "program_calculateReplyForHandle",
+        net.users[5].address,
+        counter.address,
+        "0x" + b"inc".hex(),
+        0,
+    )
     assert int.from_bytes(bytes.fromhex(r["payload"][2:]), "little") == 5 + 6 + 1
     assert vals[0].call("program_state", counter.address) == before
 
@@ -153,8 +164,12 @@ def test_two_validators_agree_rpc_and_metrics(
 
 
 def raw_post(port: int, body: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.post(f"http://127.0.0.1:{port}/", content=body,
-                      headers=headers or {"content-type": "application/json"}, timeout=10)
+    return httpx.post(
+        f"http://127.0.0.1:{port}/",
+        content=body,
+        headers=headers or {"content-type": "application/json"},
+        timeout=10,
+    )
 
 
 def test_malformed_rpc_input_gets_errors(
@@ -180,8 +195,9 @@ def test_malformed_rpc_input_gets_errors(
     assert err(b'{"jsonrpc":"2.0","id":1,"method":"program_state","params":[]}') == -32602
     assert err(b'{"jsonrpc":"2.0","id":1,"method":"program_state","params":7}') == -32602
     bad_args = [1, ping.address, "0x00", 0]
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "program_calculateReplyForHandle",
-                       "params": bad_args}).encode()
+    body = json.dumps(
+        {"jsonrpc": "2.0", "id": 1, "method": "program_calculateReplyForHandle", "params": bad_args}
+    ).encode()
     assert err(body) == -32602
     batch = raw_post(port, b'[1, {"jsonrpc":"2.0","id":2,"method":"node_status"}]').json()
     assert batch[0]["error"]["code"] == -32600 and "result" in batch[1]
@@ -243,8 +259,13 @@ def test_sigkill_restart_resumes_and_reorg_is_rolled_back(
         for n in range(base, new_tip + 1):
             assert v.call("block_result", n)["hash"] == chain_hash(net, n)
     assert_agree(vals, first, new_tip)
-    r = vals[0].call("program_calculateReplyForHandle", net.users[0].address, counter.address,
-                     "0x" + COUNTER_GET.hex(), 0)
+    r = vals[0].call(
+        "program_calculateReplyForHandle",
+        net.users[0].address,
+        counter.address,
+        "0x" + COUNTER_GET.hex(),
+        0,
+    )
     assert int.from_bytes(bytes.fromhex(r["payload"][2:]), "little") == 3 + 40 + 21
 
 
@@ -299,8 +320,13 @@ def test_four_validators_agree_over_200_blocks(
     ref = assert_agree(vals, first, head)
     assert len(ref) >= 200
     counts = [
-        vals[0].call("program_calculateReplyForHandle", users[0].address, m.address,
-                     "0x" + COUNTER_GET.hex(), 0)
+        vals[0].call(
+            "program_calculateReplyForHandle",
+            users[0].address,
+            m.address,
+            "0x" + COUNTER_GET.hex(),
+            0,
+        )
         for m in mirrors[10:]
     ]
     assert [int.from_bytes(bytes.fromhex(c["payload"][2:]), "little") for c in counts] == [
@@ -323,12 +349,18 @@ def test_websocket_subscription_and_rpc(
     async def main() -> None:
         url = f"ws://127.0.0.1:{v.rpc_port}/"
         async with trio_websocket.open_websocket_url(url) as ws:
-            await ws.send_message(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "subscribe",
-                                              "params": ["programReplies",
-                                                         {"program_id": ping.address}]}))
+            await ws.send_message(
+                json.dumps(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": 1,
+                        "method": "subscribe",
+                        "params": ["programReplies", {"program_id": ping.address}],
+                    }
+                )
+            )
             sub = json.loads(await ws.get_message())["result"]
-            await ws.send_message(json.dumps({"jsonrpc": "2.0", "id": 2,
-                                              "method": "node_status"}))
+            await ws.send_message(json.dumps({"jsonrpc": "2.0", "id": 2, "method": "node_status"}))
             got["status"] = json.loads(await ws.get_message())["result"]
             mid = await trio.to_thread.run_sync(net.send, ping, net.users[1], b"PING")
             with trio.fail_after(60):
@@ -353,14 +385,22 @@ def test_cli_bad_config_is_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[ethereum]\nrouter_adress = '0x00'\n")
     for args in (["--config", str(tmp_path / "missing.toml")], ["--config", str(bad)]):
-        p = subprocess.run([sys.executable, "-m", "gexe", "validator", "run", *args],
-                           capture_output=True, text=True, timeout=60)
+        p = subprocess.run(
+            [sys.executable, "-m", "gexe", "validator", "run", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert p.returncode != 0
         lines = p.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("gexe: error:"), p.stderr
         assert "Traceback" not in p.stderr
     no_router = tmp_path / "norouter.toml"
     no_router.write_text(f"[node]\ndata_dir = '{tmp_path / 'd'}'\n")
-    p = subprocess.run([sys.executable, "-m", "gexe", "validator", "run", "--config",
-                        str(no_router)], capture_output=True, text=True, timeout=60)
+    p = subprocess.run(
+        [sys.executable, "-m", "gexe", "validator", "run", "--config", str(no_router)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert p.returncode != 0 and "router_address" in p.stderr and "Traceback" not in p.stderr
