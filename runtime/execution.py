@@ -33,7 +33,7 @@ from .host import Outgoing
 from .ids import reply_message_id
 from .linker import linker_for
 from .message import Context, Kind, Message
-from .validation import CodeInfo, validate
+from .validation import CodeInfo, gear_wasm_config, validate
 
 # The instrumentation version is part of the engine version: artifacts compiled from
 # differently instrumented code are never reused.
@@ -68,22 +68,9 @@ def wasm_thread_pool(workers: int, name: str = "gexe-exec") -> ThreadPoolExecuto
 
 
 def make_engine() -> wasmtime.Engine:
-    cfg = wasmtime.Config()
+    cfg = gear_wasm_config()
     cfg.consume_fuel = True
     cfg.cranelift_nan_canonicalization = True
-    cfg.wasm_simd = False
-    cfg.wasm_relaxed_simd = False
-    cfg.wasm_threads = False
-    cfg.wasm_bulk_memory = False
-    # Reference types stay on in the engine (wasmtime-py cannot turn off a component
-    # feature that needs them); validation rejects their instructions itself.
-    cfg.wasm_multi_value = False
-    cfg.wasm_tail_call = False
-    cfg.wasm_multi_memory = False
-    cfg.wasm_memory64 = False
-    cfg.wasm_gc = False
-    cfg.wasm_function_references = False
-    cfg.wasm_exceptions = False
     cfg.max_wasm_stack = MAX_WASM_STACK
     cfg.cranelift_opt_level = "speed"
     return wasmtime.Engine(cfg)

@@ -53,7 +53,9 @@ class CodeInfo:
     syscalls: frozenset[str]  # imported syscalls
 
 
-def _engine() -> wasmtime.Engine:
+def gear_wasm_config() -> wasmtime.Config:
+    """wasmtime settings with exactly the WASM features Gear programs may use; the
+    execution engine (execution.make_engine) adds its determinism knobs on top."""
     cfg = wasmtime.Config()
     cfg.wasm_simd = False
     cfg.wasm_relaxed_simd = False
@@ -68,7 +70,11 @@ def _engine() -> wasmtime.Engine:
     cfg.wasm_gc = False
     cfg.wasm_function_references = False
     cfg.wasm_exceptions = False
-    return wasmtime.Engine(cfg)
+    return cfg
+
+
+def _engine() -> wasmtime.Engine:
+    return wasmtime.Engine(gear_wasm_config())
 
 
 _VALIDATOR_ENGINE: wasmtime.Engine | None = None

