@@ -264,9 +264,10 @@ def _register(cls):  # noqa: ANN001, ANN202 - class decorator
 class RequestBatchValidation:
     """Sequencer → validators: please check and sign this batch.
 
-    `batch` carries the batch's canonical encoding, or is empty when only the digest is
-    announced (validators then rebuild the batch locally from
-    `(previousCommittedBatchHash, block_hash)` and compare digests).
+    The batch is named by `(previous_batch_hash, block_hash)`: validators rebuild it
+    locally from their own results and sign only when their digest equals
+    `batch_digest`. `batch` may carry the batch's ABI encoding (for diagnostics); it
+    is empty in the node's own requests, which keeps requests small.
     """
 
     TYPE: ClassVar[int] = 0x10
@@ -274,12 +275,14 @@ class RequestBatchValidation:
     batch_digest: bytes  # 32: the EIP-712 digest validators sign
     era: int
     block_hash: bytes  # 32
+    previous_batch_hash: bytes  # 32: the committed batch this one extends (zero: none)
     batch: bytes = b""
 
     def __post_init__(self) -> None:
         _check_len("batch_digest", self.batch_digest, 32)
         _check_u64("era", self.era)
         _check_len("block_hash", self.block_hash, 32)
+        _check_len("previous_batch_hash", self.previous_batch_hash, 32)
         if not isinstance(self.batch, bytes):
             raise TypeError("batch must be bytes")
         if len(self.batch) > 0xFFFFFFFF:
@@ -291,6 +294,7 @@ class RequestBatchValidation:
                 self.batch_digest,
                 _U64.pack(self.era),
                 self.block_hash,
+                self.previous_batch_hash,
                 _U32.pack(len(self.batch)),
                 self.batch,
             )
@@ -302,10 +306,11 @@ class RequestBatchValidation:
         digest = r.take(32, "batch_digest")
         era = r.u64("era")
         block_hash = r.take(32, "block_hash")
+        previous = r.take(32, "previous_batch_hash")
         n = r.u32("batch length")
         batch = r.take(n, "batch")
         r.finish("RequestBatchValidation")
-        return cls(digest, era, block_hash, batch)
+        return cls(digest, era, block_hash, previous, batch)
 
 
 @_register

@@ -43,6 +43,7 @@ VALIDATORS = {s.address for s in SIGNERS[:3]}  # SIGNERS[3] is not a validator
 DOMAIN = GossipDomain(chain_id=31337, router=b"\x42" * 20)
 DIGEST = bytes(range(32))
 BLOCK = b"\xbb" * 32
+PREV = b"\xcc" * 32
 
 
 def approve(signer: EthSigner, era: int = 7, digest: bytes = DIGEST) -> ApproveBatch:
@@ -50,7 +51,7 @@ def approve(signer: EthSigner, era: int = 7, digest: bytes = DIGEST) -> ApproveB
 
 
 def request(era: int = 7, batch: bytes = b"batch-bytes") -> RequestBatchValidation:
-    return RequestBatchValidation(DIGEST, era, BLOCK, batch)
+    return RequestBatchValidation(DIGEST, era, BLOCK, PREV, batch)
 
 
 def sealed(msg=None, *, era: int = 7, signer: EthSigner = SIGNERS[0], domain=DOMAIN):
@@ -85,7 +86,7 @@ def test_message_layouts_are_fixed():
     assert len(encode_message(a)) == 1 + 32 + 8 + 20 + 65
     r = request(batch=b"xyz")
     assert encode_message(r) == (
-        b"\x10" + DIGEST + struct.pack(">Q", 7) + BLOCK + struct.pack(">I", 3) + b"xyz"
+        b"\x10" + DIGEST + struct.pack(">Q", 7) + BLOCK + PREV + struct.pack(">I", 3) + b"xyz"
     )
 
 
@@ -198,11 +199,11 @@ def test_message_fields_are_validated():
     with pytest.raises(ValueError):
         ApproveBatch(b"\x00" * 31, 1, b"\x00" * 20, b"\x00" * 65)
     with pytest.raises(ValueError):
-        RequestBatchValidation(DIGEST, -1, BLOCK)
+        RequestBatchValidation(DIGEST, -1, BLOCK, PREV)
     with pytest.raises(ValueError):
-        RequestBatchValidation(DIGEST, 2**64, BLOCK)
+        RequestBatchValidation(DIGEST, 2**64, BLOCK, PREV)
     with pytest.raises(TypeError):
-        RequestBatchValidation(DIGEST, 1, BLOCK, "text")  # type: ignore[arg-type]
+        RequestBatchValidation(DIGEST, 1, BLOCK, PREV, "text")  # type: ignore[arg-type]
     with pytest.raises(dataclasses.FrozenInstanceError):
         approve(SIGNERS[0]).era = 3  # type: ignore[misc]
 

@@ -137,7 +137,7 @@ async def test_invalid_messages_are_dropped_and_scored():
             await bad.wait_for_mesh([a.peer_id])
 
         def request(era: int, batch: bytes = b"b") -> RequestBatchValidation:
-            return RequestBatchValidation(b"\x01" * 32, era, b"\x02" * 32, batch)
+            return RequestBatchValidation(b"\x01" * 32, era, b"\x02" * 32, b"\x05" * 32, batch)
 
         # forged: signed by an outsider's key, claiming to be validator 0
         env = seal(request(ERA), era=ERA, domain=bad.domain, signer=SIGNERS[3])
@@ -270,12 +270,16 @@ async def test_a_message_of_exactly_the_size_limit_gets_through():
         with trio.fail_after(LIVENESS):
             await b.wait_for_mesh([a.peer_id])
         limit = b.config.max_message_size
-        filler = limit - SignedEnvelope.OVERHEAD - (32 + 8 + 32 + 4)
-        msg = RequestBatchValidation(b"\x03" * 32, ERA, b"\x04" * 32, os.urandom(filler))
+        filler = limit - SignedEnvelope.OVERHEAD - (32 + 8 + 32 + 32 + 4)
+        msg = RequestBatchValidation(
+            b"\x03" * 32, ERA, b"\x04" * 32, b"\x05" * 32, os.urandom(filler)
+        )
         env = await b.publish(msg)
         assert len(env.encode()) == limit
         with pytest.raises(Exception, match="limit"):
-            await b.publish(RequestBatchValidation(b"\x03" * 32, ERA, b"\x04" * 32, b"x" * limit))
+            await b.publish(
+                RequestBatchValidation(b"\x03" * 32, ERA, b"\x04" * 32, b"\x05" * 32, b"x" * limit)
+            )
         with trio.fail_after(LIVENESS):
             rec = await a.incoming.receive()
         assert rec.message == msg
