@@ -31,7 +31,14 @@ from .eip712 import (
     signatures_in_set_order,
     typed_data,
 )
-from .events import DecodedLog, LogDecoder, decode_code_upload, event_topic, topics_of
+from .events import (
+    DecodedLog,
+    LogDecoder,
+    decode_code_upload,
+    decode_commit_batch,
+    event_topic,
+    topics_of,
+)
 from .hashing import (
     EMPTY_ARRAY_HASH,
     batch_hash,
@@ -99,6 +106,7 @@ __all__ = [
     "code_commitment_hash",
     "code_id",
     "decode_code_upload",
+    "decode_commit_batch",
     "decode_error",
     "deploy",
     "deploy_network",

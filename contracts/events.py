@@ -17,6 +17,7 @@ from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_checksum_address
 
 from .artifacts import load_artifact
+from .structs import BATCH_COMMITMENT_ABI, BatchCommitment, batch_from_abi
 
 EVENT_SOURCES = ("Router", "Mirror", "Staking", "WrappedVara")
 
@@ -155,3 +156,23 @@ def decode_code_upload(tx_input: bytes | str) -> tuple[bytes, bytes]:
         raise ValueError("not a requestCodeValidation(bytes32,bytes) call")
     code_id, code = abi_decode(["bytes32", "bytes"], data[4:])
     return bytes(code_id), bytes(code)
+
+
+COMMIT_BATCH_SELECTOR = keccak(text=f"commitBatch({BATCH_COMMITMENT_ABI},bytes[])")[:4]
+
+
+def decode_commit_batch(tx_input: bytes | str) -> tuple[BatchCommitment, list[bytes]]:
+    """(batch, signatures) from the input of a `Router.commitBatch` transaction.
+
+    Nodes read the transaction that emitted `BatchCommitted` to learn which block the
+    committed batch ends at. Raises ValueError for any other calldata (for example a
+    commit relayed through another contract).
+    """
+    data = _bytes(tx_input)
+    if data[:4] != COMMIT_BATCH_SELECTOR:
+        raise ValueError("not a commitBatch(...) call")
+    try:
+        batch, sigs = abi_decode([BATCH_COMMITMENT_ABI, "bytes[]"], data[4:])
+        return batch_from_abi(batch), [bytes(s) for s in sigs]
+    except Exception as e:  # eth_abi raises several types for malformed data
+        raise ValueError(f"malformed commitBatch calldata: {e}") from None

@@ -25,8 +25,9 @@ BLOCK_INDEX = b"n/"  # n/<u64 number><hash> -> b"" (every known block, forks inc
 CANON = b"c/"  # c/<u64 number>           -> block hash on the canonical chain
 CODE_VERDICT = b"v/"  # v/<code id>       -> CodeVerdict (records.py)
 COMPILED = b"x/"  # x/<tag>/<code id>     -> serialized compiled module (engine-specific)
+COMMITTED_BATCH = b"k/"  # k/<batch hash> -> block hash ‖ u64 number the batch ends at
 
-PREFIXES = (META, BLOCK, BLOCK_INDEX, CANON, CODE_VERDICT, COMPILED)
+PREFIXES = (META, BLOCK, BLOCK_INDEX, CANON, CODE_VERDICT, COMPILED, COMMITTED_BATCH)
 
 # Metadata names used by the store itself.
 META_SCHEMA = "schema_version"
@@ -82,3 +83,7 @@ def compiled_key(tag: str, code_id: bytes) -> bytes:
     if not _NAME.fullmatch(tag):
         raise ValueError(f"compiled-code tag {tag!r} must match {_NAME.pattern}")
     return COMPILED + tag.encode("ascii") + b"/" + _hash(code_id, "code id")
+
+
+def committed_batch_key(batch_hash: bytes) -> bytes:
+    return COMMITTED_BATCH + _hash(batch_hash, "batch hash")

@@ -60,6 +60,15 @@ class BlockRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class BlockRef:
+    """An Ethereum block by number and hash (number -1 with the zero hash: "before the
+    first block", the end of the empty batch chain)."""
+
+    number: int
+    hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class CodeVerdict:
     valid: bool
     reason: str = ""  # empty when valid

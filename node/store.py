@@ -138,6 +138,15 @@ class _Reads:
         except RecordError as e:
             raise StoreCorrupt(f"code verdict 0x{code_id.hex()}: {e}") from None
 
+    def committed_batch(self, batch_hash: bytes) -> tuple[bytes, int] | None:
+        """(block hash, block number) a committed batch ends at, if recorded."""
+        data = self.get(ns.committed_batch_key(batch_hash))
+        if data is None:
+            return None
+        if len(data) != 40:
+            raise StoreCorrupt(f"committed-batch record 0x{batch_hash.hex()} is corrupt")
+        return data[:32], int.from_bytes(data[32:], "big")
+
     def compiled(self, tag: str, code_id: bytes) -> bytes | None:
         return self.get(ns.compiled_key(tag, code_id))
 
@@ -512,6 +521,11 @@ class BlockWriter(_Reads):
 
     def put_code_verdict(self, code_id: bytes, verdict: CodeVerdict) -> None:
         self.put(ns.code_verdict_key(code_id), verdict.encode())
+
+    def put_committed_batch(self, batch_hash: bytes, block_hash: bytes, number: int) -> None:
+        if len(block_hash) != 32 or not 0 <= number < 1 << 64:
+            raise ValueError("a committed batch ends at a 32-byte block hash and a u64 number")
+        self.put(ns.committed_batch_key(batch_hash), bytes(block_hash) + number.to_bytes(8, "big"))
 
     def put_compiled(self, tag: str, code_id: bytes, data: bytes) -> None:
         self.put(ns.compiled_key(tag, code_id), data)

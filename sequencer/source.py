@@ -19,18 +19,12 @@ protocol structurally; keep both in step.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
 from gexe.contracts import BatchCommitment
+from gexe.node.records import BlockRef
 
-
-@dataclass(frozen=True, slots=True)
-class BlockRef:
-    """An Ethereum block the node has processed."""
-
-    number: int
-    hash: bytes
+__all__ = ["BatchSource", "BlockRef"]
 
 
 class BatchSource(Protocol):
@@ -39,8 +33,8 @@ class BatchSource(Protocol):
         ...
 
     def committed_block(self, batch_hash: bytes) -> BlockRef | None:
-        """The block a committed batch ends at (`ZERO_HASH` → the block before the
-        first one the node processed), or None if the node has not seen that batch."""
+        """The block a committed batch ends at (`ZERO_HASH` → `BlockRef(-1, ZERO_HASH)`,
+        before everything), or None if the node has not seen that batch."""
         ...
 
     def build(self, previous_batch_hash: bytes, block_hash: bytes) -> BatchCommitment | None:

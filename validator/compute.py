@@ -12,8 +12,13 @@
 5. everything commits at once. A crash leaves the previous block or this one.
 
 The result also carries `commitment`: the hash of the one-block `BatchCommitment`
-(`previous_committed_batch_hash` = zero) of this block's transitions and code verdicts,
-as the contracts define it — what a validator signs and gossips for this block.
+(`previous_committed_batch_hash` = zero) of this block's transitions and code verdicts (a
+fingerprint of the block's outcome that tests compare across validators), and
+`content_prev`: a pointer to the newest earlier block whose result has something to
+commit (transitions or code verdicts). Batches (`batch.py`) follow these pointers, so
+building one costs in proportion to the blocks with content, however long the quiet
+stretch since the previous batch. `BatchCommitted` events record where each committed
+batch ends (`Store.committed_batch`).
 
 Invariants: the stored result and state root are a pure function of the chain's blocks
 (same inputs → byte-identical results on every validator); `head`/`state` are replaced
@@ -56,7 +61,7 @@ from gexe.runtime import (
 from gexe.runtime.message import Message
 
 from .chain import Header
-from .events import CodeUpload, Item, code_verdict
+from .events import CodeUpload, CommittedBatch, Item, code_verdict
 
 
 def hx(b: bytes) -> str:
@@ -119,6 +124,8 @@ def result_json(
     codes: Sequence[tuple[bytes, bool, str]],
     commitment: bytes,
     dropped: int,
+    content_prev: dict[str, Any] | None = None,
+    committed: Sequence[CommittedBatch] = (),
 ) -> dict[str, Any]:
     return {
         "number": header.number,
@@ -153,7 +160,21 @@ def result_json(
             for d in result.dispatches
         ],
         "dropped_events": dropped,
+        "content_prev": content_prev,
+        "committed_batches": [
+            {
+                "hash": hx(c.batch_hash),
+                "block_hash": hx(c.block_hash),
+                "block_number": c.block_number,
+            }
+            for c in committed
+        ],
     }
+
+
+def has_content(result: dict[str, Any]) -> bool:
+    """Whether a block result has anything to commit on chain."""
+    return bool(result["transitions"] or result["codes"])
 
 
 def encode_json(obj: Any) -> bytes:
@@ -183,6 +204,18 @@ class Compute:
             load_runtime_state(store, self.head.state_root) if self.head else RuntimeState()
         )
         self._since_prune = 0
+        self.content_tip = self._content_tip(self.head)
+
+    def _content_tip(self, rec: BlockRecord | None) -> dict[str, Any] | None:
+        """Pointer to the newest block at or before `rec` whose result has content."""
+        if rec is None:
+            return None
+        res = self.result(rec)
+        if res is None:
+            return None
+        if has_content(res):
+            return {"number": rec.number, "hash": hx(rec.hash), "result": hx(rec.result)}
+        return res.get("content_prev")
 
     def close(self) -> None:
         self.processor.close()
@@ -210,9 +243,14 @@ class Compute:
                 known = set(self.state.programs)
                 codes: list[tuple[bytes, bool, str]] = []
                 events: list[Event] = []
+                committed: list[CommittedBatch] = []
                 dropped = 0
                 for it in items:
-                    if isinstance(it, CodeUpload):
+                    if isinstance(it, CommittedBatch):
+                        committed.append(it)
+                        if it.block_number >= 0:
+                            w.put_committed_batch(it.batch_hash, it.block_hash, it.block_number)
+                    elif isinstance(it, CodeUpload):
                         if w.code_verdict(it.code_id) is not None:
                             dropped += 1  # already judged (a repeat request cannot happen)
                             continue
@@ -248,7 +286,9 @@ class Compute:
                 commitment = batch_hash(
                     block_commitment(header, result.transitions, [(c, ok) for c, ok, _ in codes])
                 )
-                body = result_json(header, root, result, codes, commitment, dropped)
+                body = result_json(
+                    header, root, result, codes, commitment, dropped, self.content_tip, committed
+                )
                 res = w.write(encode_json(body))
                 rec = BlockRecord(
                     header.hash, header.number, header.parent_hash, header.timestamp, root, res
@@ -260,6 +300,8 @@ class Compute:
                 self.processor.storage = store
         self.head = rec
         self.state = state
+        if has_content(body):
+            self.content_tip = {"number": rec.number, "hash": hx(rec.hash), "result": hx(res)}
         self._since_prune += 1
         if self._since_prune >= 64:
             self._since_prune = 0
@@ -273,3 +315,4 @@ class Compute:
         assert head is not None and head.hash == header.hash
         self.state = load_runtime_state(self.store, head.state_root)
         self.head = head
+        self.content_tip = self._content_tip(head)

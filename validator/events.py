@@ -7,6 +7,9 @@ One Ethereum block's logs become a list of items in block log order (by
   calldata of the `requestCodeValidation(bytes32, bytes)` transaction that emitted it
   (the observer fetches that transaction's input and passes it in `tx_inputs`);
 - Router `ProgramCreated(actorId, codeId)` → `CreateProgram(12 zero bytes + actorId)`;
+- Router `BatchCommitted(hash)` → `CommittedBatch(hash, block hash, block number)`: which
+  block the committed batch ends at, read from the `commitBatch` calldata (the observer
+  fetches it like a code upload's); the batch index of `batch.py` is built from these;
 - Mirror `MessageQueueingRequested` → `QueueMessage` (message id from the event),
   `ReplyQueueingRequested` → `QueueReply`, `ExecutableBalanceTopUpRequested` →
   `TopUpExecutableBalance`. The program id is 12 zero bytes + the Mirror's address.
@@ -30,7 +33,14 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from gexe.contracts import LogDecoder, decode_code_upload, topics_of
+from gexe.contracts import (
+    ZERO_HASH,
+    LogDecoder,
+    batch_hash,
+    decode_code_upload,
+    decode_commit_batch,
+    topics_of,
+)
 from gexe.runtime import (
     CodeError,
     CreateProgram,
@@ -53,9 +63,20 @@ class CodeUpload:
     tx_hash: bytes
 
 
-Item = Event | CodeUpload
+@dataclass(frozen=True, slots=True)
+class CommittedBatch:
+    """A batch committed on chain, and the block it ends at (zero hash / -1 when its
+    calldata could not be read: then only batches this node built itself are known)."""
 
-ROUTER_EVENTS = ("CodeValidationRequested", "ProgramCreated")
+    batch_hash: bytes
+    block_hash: bytes
+    block_number: int
+
+
+Item = Event | CodeUpload | CommittedBatch
+
+ROUTER_EVENTS = ("CodeValidationRequested", "ProgramCreated", "BatchCommitted")
+INPUT_EVENTS = ("CodeValidationRequested", "BatchCommitted")  # items that need tx calldata
 MIRROR_EVENTS = (
     "MessageQueueingRequested",
     "ReplyQueueingRequested",
@@ -76,8 +97,9 @@ def watched_topics() -> tuple[bytes, ...]:
 
 
 @cache
-def code_request_topic() -> bytes:
-    return topics_of("Router")["CodeValidationRequested"]
+def input_topics() -> frozenset[bytes]:
+    r = topics_of("Router")
+    return frozenset(r[n] for n in INPUT_EVENTS)
 
 
 def _int(v: Any) -> int:
@@ -99,15 +121,16 @@ def actor(address: str | bytes) -> bytes:
     return bytes(12) + raw
 
 
-def code_requests(logs: Iterable[Mapping[str, Any]], router: str) -> list[bytes]:
-    """Transaction hashes of the code validation requests among `logs`."""
-    topic = code_request_topic()
+def input_requests(logs: Iterable[Mapping[str, Any]], router: str) -> list[bytes]:
+    """Transaction hashes whose calldata the items of `logs` need (code uploads and
+    batch commits)."""
+    topics = input_topics()
     out = []
     for log in logs:
         if (
             str(log["address"]).lower() == router.lower()
             and log["topics"]
-            and _data(log["topics"][0]) == topic
+            and _data(log["topics"][0]) in topics
         ):
             out.append(_data(log["transactionHash"]))
     return out
@@ -122,6 +145,19 @@ def upload_from_input(code_id: bytes, tx_hash: bytes, tx_input: bytes | None) ->
     except Exception:  # not a direct requestCodeValidation call
         return CodeUpload(code_id, None, tx_hash)
     return CodeUpload(code_id, code if cid == code_id else None, tx_hash)
+
+
+def committed_from_input(hash_: bytes, tx_input: bytes | None) -> CommittedBatch:
+    """Where a committed batch ends, if the transaction's calldata holds the batch."""
+    if tx_input is not None:
+        try:
+            batch, _ = decode_commit_batch(tx_input)
+        except ValueError:
+            pass
+        else:
+            if batch_hash(batch) == hash_:
+                return CommittedBatch(hash_, batch.block_hash, batch.block_number)
+    return CommittedBatch(hash_, ZERO_HASH, -1)
 
 
 def block_items(
@@ -148,6 +184,9 @@ def block_items(
                 out.append(upload_from_input(bytes(a["codeId"]), txh, tx_inputs.get(txh)))
             elif d.name == "ProgramCreated":
                 out.append(CreateProgram(actor(a["actorId"]), bytes(a["codeId"])))
+            elif d.name == "BatchCommitted":
+                txh = _data(log["transactionHash"])
+                out.append(committed_from_input(bytes(a["hash"]), tx_inputs.get(txh)))
             continue
         pid = actor(d.address)
         if d.name == "MessageQueueingRequested":

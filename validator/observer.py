@@ -33,7 +33,7 @@ from gexe.contracts import EthClient, RpcError
 from gexe.node.logging import get_logger
 
 from .chain import Apply, ChainTracker, Header, Revert
-from .events import Item, block_items, code_requests, watched_topics
+from .events import Item, block_items, input_requests, watched_topics
 
 log = get_logger("observer")
 
@@ -159,10 +159,10 @@ class Observer:
                 raise Inconsistent(f"logs of block {n} are from another fork")
             grouped.setdefault(n, []).append(lg)
         inputs: dict[bytes, bytes | None] = {}
-        for txh in {t for lgs in grouped.values() for t in code_requests(lgs, self.router)}:
+        for txh in {t for lgs in grouped.values() for t in input_requests(lgs, self.router)}:
             tx = await self.client.get_transaction(txh)
             if tx is None:
-                raise Inconsistent("a code upload transaction is not available")
+                raise Inconsistent("a code upload or batch commit transaction is not available")
             inputs[txh] = bytes.fromhex(tx["input"][2:])
         return [(h, block_items(grouped.get(h.number, []), self.router, inputs)) for h in headers]
 
