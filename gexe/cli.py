@@ -16,6 +16,7 @@ from typing import NoReturn
 
 from . import __version__
 from ._errors import UserError
+from .code_cmd import add_code_commands
 from .key_cmd import add_key_commands
 from .program_cmd import add_program_commands
 from .validator_cmd import add_validator_commands
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--version", action="version", version=f"gexe {__version__}")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_program_commands(sub)
+    add_code_commands(sub)
     add_key_commands(sub)
     add_validator_commands(sub)
     return ap

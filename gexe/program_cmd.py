@@ -1,4 +1,12 @@
-"""`gexe program validate|run`: check a WASM file and run it in the local sandbox."""
+"""`gexe program …`: local and on-chain program commands.
+
+Local: `validate` checks a WASM file, `run` runs it in the local sandbox. On a network
+(`--rpc`, `--router`, a keystore signer; plumbing in `chain_cmd`): `create` makes a
+program from a validated code (`Router.createProgramWithInit`), `send` messages it
+(`Mirror.sendMessage`) and with `--wait` prints the reply once a batch carries it on
+chain, `top-up` adds WVARA to its executable balance, `state` prints its on-chain views
+and, with `--node`, a validator's view of its state.
+"""
 
 from __future__ import annotations
 
@@ -19,10 +27,30 @@ from gexe.runtime import (
 )
 
 from ._errors import UserError
+from .chain_cmd import (
+    CODE_STATE_NAMES,
+    CODE_VALIDATED,
+    add_chain_options,
+    add_wait_options,
+    chain_errors,
+    connect,
+    ensure_wvara,
+    hx,
+    load_signer,
+    parse_hash,
+    payload_text,
+    print_reply,
+    reply_exit,
+    reverts_as,
+    uint,
+    wait_for_reply,
+)
 
 
 def add_program_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    prog = sub.add_parser("program", help="validate and run programs locally")
+    prog = sub.add_parser(
+        "program", help="validate and run programs locally; create and message them on a network"
+    )
     psub = prog.add_subparsers(dest="program_command", required=True, metavar="ACTION")
 
     v = psub.add_parser("validate", help="check that a WASM file is a valid Vara.eth program")
@@ -66,6 +94,7 @@ def add_program_commands(sub: argparse._SubParsersAction) -> None:  # type: igno
     )
     r.add_argument("--json", action="store_true", help="print results as JSON")
     r.set_defaults(func=cmd_run)
+    _add_chain_program_commands(psub)
 
 
 def parse_payload(text: str, what: str) -> bytes:
@@ -88,7 +117,7 @@ def parse_payload(text: str, what: str) -> bytes:
     return data
 
 
-def _read_code(path: Path) -> bytes:
+def read_code(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
@@ -112,7 +141,7 @@ def _source(arg: str | None) -> bytes:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    code = _read_code(args.file)
+    code = read_code(args.file)
     try:
         info = validate(code)
     except CodeError as e:
@@ -147,14 +176,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _text(payload: bytes) -> str | None:
-    try:
-        s = payload.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    return s if s.isprintable() else None
-
-
 def _describe(label: str, sent: bytes | None, reply: Message | None, record: Any) -> dict:
     d: dict[str, Any] = {"label": label}
     if sent is not None:
@@ -169,7 +190,7 @@ def _describe(label: str, sent: bytes | None, reply: Message | None, record: Any
     if reply is not None:
         d["reply"] = {
             "payload_hex": "0x" + reply.payload.hex(),
-            "payload_text": _text(reply.payload),
+            "payload_text": payload_text(reply.payload),
             "code": "0x" + reply.reply_code.hex(),
             "code_name": reply_code_name(reply.reply_code),
             "value": reply.value,
@@ -191,7 +212,7 @@ def _print_human(d: dict) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    code = _read_code(args.file)
+    code = read_code(args.file)
     init = parse_payload(args.init, "--init")
     sends = [parse_payload(s, "--send") for s in args.send]
     source = _source(args.source)
@@ -241,4 +262,321 @@ def cmd_run(args: argparse.Namespace) -> int:
     for m in out["messages"]:
         print(f"message  to {m['destination']} payload {m['payload_hex']} value {m['value']}")
     print(f"state    {out['state_hash']}  (after {out['blocks']} blocks)")
+    return 0
+
+
+# ------------------------------------------------------------------ on a network
+
+
+def _add_chain_program_commands(psub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    c = psub.add_parser(
+        "create",
+        help="create a program from a validated code on a network",
+        description="Router.createProgramWithInit: deploy the program's Mirror and queue "
+        "its init message. Prints the program id (the Mirror's address), the init "
+        "message id and the block.",
+    )
+    c.add_argument("code_id", metavar="CODE_ID", help="0x id of a validated code")
+    c.add_argument(
+        "--salt",
+        default=None,
+        metavar="HEX",
+        help="CREATE2 salt, 0x and up to 64 hex digits (default: random)",
+    )
+    c.add_argument(
+        "--init",
+        default="",
+        metavar="PAYLOAD",
+        help="init payload: 0x-hex or text (default: empty)",
+    )
+    c.add_argument(
+        "--balance",
+        type=uint("--balance", "WVARA base units"),
+        default=0,
+        metavar="N",
+        help="initial executable balance in WVARA base units (approved and moved from "
+        "the sender; default: 0)",
+    )
+    c.add_argument(
+        "--value", type=uint("--value", "wei"), default=0, metavar="WEI", help="wei sent with init"
+    )
+    c.add_argument(
+        "--call-reply",
+        action="store_true",
+        help="deliver the init reply as a call to the sender (for contracts)",
+    )
+    add_wait_options(c, what="the init reply is on chain, and print it", timeout=120.0)
+    c.add_argument("--json", action="store_true", help="print one JSON object")
+    add_chain_options(c, signer=True)
+    c.set_defaults(func=cmd_create)
+
+    s = psub.add_parser(
+        "send",
+        help="send a message to a program on a network",
+        description="Mirror.sendMessage. Prints the message id and its block; with --wait, "
+        "the program's reply once it is on chain (exit 1 on an error reply).",
+    )
+    s.add_argument("program", metavar="PROGRAM", help="program id (its Mirror's address)")
+    s.add_argument("payload", metavar="PAYLOAD", help="0x-hex or text")
+    s.add_argument(
+        "--value",
+        type=uint("--value", "wei"),
+        default=0,
+        metavar="WEI",
+        help="wei sent with the message",
+    )
+    s.add_argument(
+        "--call-reply",
+        action="store_true",
+        help="deliver the reply as a call to the sender (for contracts; not with --wait)",
+    )
+    add_wait_options(s, what="the reply is on chain, and print it", timeout=120.0)
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    add_chain_options(s, signer=True)
+    s.set_defaults(func=cmd_send)
+
+    t = psub.add_parser(
+        "top-up",
+        help="add WVARA to a program's executable balance",
+        description="Approve the program's Mirror for AMOUNT WVARA and call "
+        "executableBalanceTopUp(AMOUNT).",
+    )
+    t.add_argument("program", metavar="PROGRAM", help="program id (its Mirror's address)")
+    t.add_argument(
+        "amount", type=uint("AMOUNT", "WVARA base units"), metavar="AMOUNT", help="WVARA base units"
+    )
+    t.add_argument("--json", action="store_true", help="print one JSON object")
+    add_chain_options(t, signer=True)
+    t.set_defaults(func=cmd_top_up)
+
+    st = psub.add_parser(
+        "state",
+        help="print a program's on-chain state (and a validator's view with --node)",
+    )
+    st.add_argument("program", metavar="PROGRAM", help="program id (its Mirror's address)")
+    st.add_argument(
+        "--node",
+        default=None,
+        metavar="URL",
+        help="a validator's JSON-RPC URL: also print its program_state",
+    )
+    st.add_argument("--json", action="store_true", help="print one JSON object")
+    add_chain_options(st, signer=False)
+    st.set_defaults(func=cmd_state)
+
+
+def _salt(text: str | None) -> bytes:
+    import os
+
+    if text is None:
+        return os.urandom(32)
+    raw = text.strip()
+    digits = raw[2:] if raw.lower().startswith("0x") else ""
+    try:
+        data = bytes.fromhex(digits.rjust(len(digits) + len(digits) % 2, "0"))
+    except ValueError:
+        data = b"\x00" * 33
+    if not digits or len(data) > 32:
+        raise UserError(f"--salt {text!r} is not valid; give 0x and 1 to 64 hex digits")
+    return data.rjust(32, b"\x00")
+
+
+def _check_wait(args: argparse.Namespace) -> None:
+    if args.wait and args.call_reply:
+        raise UserError(
+            "--wait cannot see a reply delivered as a call (--call-reply): successful "
+            "callbacks emit no Reply event; drop one of the two"
+        )
+
+
+def _finish_wait(args: argparse.Namespace, chain: Any, out: dict, mirror: str, mid: bytes) -> int:
+    if not args.json:
+        print("waiting for the reply…", flush=True)
+    reply = wait_for_reply(chain, mirror, mid, out["block"], timeout=args.timeout, poll=args.poll)
+    out["reply"] = reply
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print_reply(reply)
+    return reply_exit(reply)
+
+
+@chain_errors
+def cmd_create(args: argparse.Namespace) -> int:
+    from gexe.contracts import Mirror, program_id
+
+    cid = parse_hash(args.code_id, "CODE_ID")
+    salt = _salt(args.salt)
+    init = parse_payload(args.init, "--init")
+    _check_wait(args)
+    chain = connect(args)
+    router = chain.router
+    state = router.code_state(cid)
+    if state != CODE_VALIDATED:
+        raise UserError(
+            f"code {hx(cid)} is not validated on the network of Router {router.address} "
+            f"(state: {CODE_STATE_NAMES.get(state, state)}); upload it with "
+            "`gexe code upload FILE --wait` first"
+        )
+    predicted = program_id(router.address, router.mirror_impl(), cid, salt)
+    if chain.w3.eth.get_code(predicted):
+        raise UserError(
+            f"a program with this code and salt exists already at {predicted}; "
+            "pass another --salt (or none for a random one)"
+        )
+    signer = load_signer(args)
+    ensure_wvara(chain, signer, router.address, args.balance, "--balance")
+    with reverts_as("Router.createProgramWithInit"):
+        receipt = router.send(
+            signer,
+            "createProgramWithInit",
+            cid,
+            salt,
+            init,
+            args.call_reply,
+            args.balance,
+            value=args.value,
+        )
+    from eth_utils import to_checksum_address
+
+    actor = to_checksum_address(router.events(receipt, "ProgramCreated")[0]["actorId"])
+    mid = bytes(Mirror(chain.w3, actor).events(receipt, "MessageQueueingRequested")[0]["id"])
+    out: dict[str, Any] = {
+        "program_id": actor,
+        "code_id": hx(cid),
+        "salt": hx(salt),
+        "init_message_id": hx(mid),
+        "tx": hx(receipt["transactionHash"]),
+        "block": int(receipt["blockNumber"]),
+        "executable_balance": args.balance,
+    }
+    if not args.json:
+        print(f"program     {actor}")
+        print(f"init msg    {out['init_message_id']}")
+        print(f"salt        {out['salt']}")
+        print(f"tx          {out['tx']}")
+        print(f"block       {out['block']}")
+    if args.wait:
+        return _finish_wait(args, chain, out, actor, mid)
+    if args.json:
+        print(json.dumps(out))
+    return 0
+
+
+@chain_errors
+def cmd_send(args: argparse.Namespace) -> int:
+    payload = parse_payload(args.payload, "PAYLOAD")
+    _check_wait(args)
+    chain = connect(args)
+    mirror = chain.mirror(args.program)
+    signer = load_signer(args)
+    with reverts_as("Mirror.sendMessage"):
+        receipt, mid = mirror.send_message(signer, payload, args.call_reply, args.value)
+    out: dict[str, Any] = {
+        "program_id": mirror.address,
+        "message_id": hx(mid),
+        "tx": hx(receipt["transactionHash"]),
+        "block": int(receipt["blockNumber"]),
+    }
+    if not args.json:
+        print(f"message     {out['message_id']}")
+        print(f"tx          {out['tx']}")
+        print(f"block       {out['block']}")
+    if args.wait:
+        return _finish_wait(args, chain, out, mirror.address, mid)
+    if args.json:
+        print(json.dumps(out))
+    return 0
+
+
+@chain_errors
+def cmd_top_up(args: argparse.Namespace) -> int:
+    if args.amount == 0:
+        raise UserError("AMOUNT must be positive (WVARA base units)")
+    chain = connect(args)
+    mirror = chain.mirror(args.program)
+    signer = load_signer(args)
+    ensure_wvara(chain, signer, mirror.address, args.amount, "the top-up")
+    with reverts_as("Mirror.executableBalanceTopUp"):
+        receipt = mirror.send(signer, "executableBalanceTopUp", args.amount)
+    out = {
+        "program_id": mirror.address,
+        "amount": args.amount,
+        "tx": hx(receipt["transactionHash"]),
+        "block": int(receipt["blockNumber"]),
+    }
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"topped up   {mirror.address} with {args.amount} WVARA base units")
+        print(f"tx          {out['tx']}")
+        print(f"block       {out['block']}")
+    return 0
+
+
+def _node_state(url: str, program: str) -> dict[str, Any]:
+    import httpx
+
+    body = {"jsonrpc": "2.0", "id": 1, "method": "program_state", "params": [program]}
+    try:
+        r = httpx.post(url, json=body, timeout=30.0)
+        reply = r.json()
+    except httpx.HTTPError as e:
+        raise UserError(
+            f"cannot reach the validator at {url}: {type(e).__name__}; check --node"
+        ) from None
+    except ValueError:
+        raise UserError(
+            f"{url} did not answer as a gexe validator (HTTP {r.status_code}); check --node"
+        ) from None
+    if not isinstance(reply, dict):
+        raise UserError(f"{url} did not answer as a gexe validator; check --node")
+    if "error" in reply:
+        err = reply["error"]
+        msg = err.get("message", err) if isinstance(err, dict) else err
+        raise UserError(f"validator at {url}: program_state failed: {msg}")
+    result = reply.get("result")
+    if not isinstance(result, dict):
+        raise UserError(f"{url} did not answer as a gexe validator; check --node")
+    return result
+
+
+@chain_errors
+def cmd_state(args: argparse.Namespace) -> int:
+    from eth_utils import to_checksum_address
+
+    chain = connect(args)
+    mirror = chain.mirror(args.program)
+    exited = bool(mirror.call("exited"))
+    onchain: dict[str, Any] = {
+        "program_id": mirror.address,
+        "router": to_checksum_address(mirror.call("router")),
+        "code_id": hx(chain.router.call("programCodeId", mirror.address)),
+        "state_hash": hx(mirror.state_hash()),
+        "nonce": mirror.nonce(),
+        "initializer": to_checksum_address(mirror.call("initializer")),
+        "exited": exited,
+        "inheritor": to_checksum_address(mirror.call("inheritor")),
+        "balance_wei": int(chain.w3.eth.get_balance(mirror.address)),
+        "block": chain.head(),
+    }
+    node = _node_state(args.node, mirror.address) if args.node else None
+    if args.json:
+        print(json.dumps({"chain": onchain, "node": node}))
+        return 0
+    print(f"program     {onchain['program_id']}")
+    print(f"code id     {onchain['code_id']}")
+    print(f"state hash  {onchain['state_hash']}")
+    print(f"nonce       {onchain['nonce']} (messages from Ethereum, init included)")
+    print(f"initializer {onchain['initializer']}")
+    print(f"router      {onchain['router']}")
+    print("exited      " + (f"yes, inheritor {onchain['inheritor']}" if exited else "no"))
+    if onchain["balance_wei"]:
+        print(f"held wei    {onchain['balance_wei']} (undeliverable value, for the inheritor)")
+    print(f"at block    {onchain['block']}")
+    if node is not None:
+        print(f"validator {args.node}:")
+        for k, v in node.items():
+            if k != "program_id":
+                print(f"  {k:<18} {v}")
     return 0
