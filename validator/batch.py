@@ -120,14 +120,16 @@ class BatchBook:
             return self._ends.get(batch_hash_)
 
     def build(self, previous_batch_hash: bytes, block_hash: bytes) -> BatchCommitment | None:
+        target = self._canonical(block_hash)  # checked first: a reorg can drop a target
+        if target is None:
+            return None
         key = (previous_batch_hash, block_hash)
         with self._lock:
             hit = self._built.get(key)
         if hit is not None:
             return hit
         prev = self.committed_block(previous_batch_hash)
-        target = self._canonical(block_hash)
-        if prev is None or target is None or prev.number >= target.number:
+        if prev is None or prev.number >= target.number:
             return None
         if prev.hash != ZERO_HASH:
             anc = self.compute.store.block_by_number(prev.number)

@@ -12,9 +12,13 @@ tasks of one trio nursery:
 - a small era watcher (Router `eraIndex()`), and the signal watcher: SIGINT/SIGTERM
   cancel the nursery, and everything unwinds cleanly (store closed last).
 
-After each block the signer (if a key is configured) signs the block's commitment
-(EIP-712 digest bound to chain id and Router, `gexe.contracts.sign_batch`); the signature
-is kept in memory for peers (gossip) and RPC.
+With a key configured, the validator joins gossip and answers the sequencer's
+`RequestBatchValidation`: it rebuilds the named batch from its own results (`batch.py`)
+and signs only an identical one (`approve.py`), gossiping the `ApproveBatch`. Roles (the
+sequencer, added by the face when `[sequencer] enabled`) run in the same nursery: they are
+told about every processed block (`on_head`) and every approval (`on_approval`), and
+publish through `publish`, which also delivers to this node itself (gossip does not
+echo a node's own messages).
 
 On start the service writes `<data_dir>/validator.json` (pid, rpc and metrics ports) so
 tools and tests can find the ports when they are configured as 0.
@@ -30,13 +34,14 @@ import os
 import signal
 import time
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import trio
 from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
-from gexe.contracts import EthClient, batch_digest, sign_batch
+from gexe.contracts import EthClient
 from gexe.node.config import Config
 from gexe.node.keystore import KeystoreError, list_keys, load_key_with
 from gexe.node.logging import get_logger, setup_logging
@@ -44,6 +49,8 @@ from gexe.node.metrics import Registry, serve_metrics
 from gexe.node.store import Store
 
 from .api import Hub, ValidatorApi
+from .approve import Approve, Approver, Pending, Refuse
+from .batch import BatchBook
 from .chain import ChainTracker, Header, ReorgTooDeep
 from .compute import Compute, hx
 from .events import Item
@@ -58,6 +65,21 @@ VALIDATORS = keccak(text="validators()")[:4]
 
 class ServiceError(Exception):
     """A problem the operator can fix (one line)."""
+
+
+class Role(Protocol):
+    """Something that runs inside a validator process (the sequencer)."""
+
+    def on_head(self) -> None: ...
+
+    def on_approval(self, msg: Any) -> None: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None: ...
+
+
+RoleFactory = Callable[["ValidatorService"], Role]
 
 
 class Metrics:
@@ -75,6 +97,12 @@ class Metrics:
         self.peers = r.gauge("gexe_validator_peers", "connected gossip peers")
         self.gossip_in = r.counter("gexe_validator_gossip_in_total", "gossip messages received")
         self.gossip_out = r.counter("gexe_validator_gossip_out_total", "gossip messages sent")
+        self.batches_signed = r.counter(
+            "gexe_validator_batches_signed_total", "batch requests answered with a signature"
+        )
+        self.batches_refused = r.counter(
+            "gexe_validator_batches_refused_total", "batch requests refused (not our batch)"
+        )
         self.rpc_latency = r.histogram(
             "gexe_validator_rpc_seconds",
             "JSON-RPC request handling time",
@@ -115,7 +143,13 @@ def load_signer(cfg: Config) -> LocalAccount | None:
 
 
 class ValidatorService:
-    def __init__(self, cfg: Config, store: Store, signer: LocalAccount | None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        store: Store,
+        signer: LocalAccount | None,
+        roles: Sequence[RoleFactory] = (),
+    ) -> None:
         if cfg.ethereum.router_address is None:
             raise ServiceError(
                 f"{cfg.source or 'config'}: [ethereum] router_address is required to run a "
@@ -128,16 +162,20 @@ class ValidatorService:
         self.metrics = Metrics()
         self.hub = Hub()
         self.compute = Compute(store, workers=1, keep_blocks=cfg.node.keep_blocks)
+        self.book = BatchBook(self.compute)
+        self.approver: Approver | None = None
+        self.role_factories = tuple(roles)
+        self.roles: list[Role] = []
         self.client = EthClient(cfg.ethereum.rpc_url, timeout=cfg.ethereum.request_timeout)
         self.chain_id: int | None = None
         self.era: int | None = None
         self.observer: Observer | None = None
-        self.signatures: OrderedDict[bytes, bytes] = OrderedDict()
         self.validator_set: set[bytes] = set()
         self.gossip: Any = None  # gexe.node.gossip.GossipService when running
-        # EIP-712 digest of a block's commitment → validators that approved it (gossip)
+        # batch digest → validators whose approval we saw (gossip or our own)
         self.approvals: OrderedDict[bytes, set[bytes]] = OrderedDict()
-        self.digests: OrderedDict[bytes, bytes] = OrderedDict()  # block hash → our digest
+        self.last_approved: dict[str, Any] | None = None
+        self._republished: dict[bytes, float] = {}
         self.started = time.monotonic()
         self.rpc_port: int | None = None
         self.metrics_port: int | None = None
@@ -165,11 +203,10 @@ class ValidatorService:
             "programs": len(self.compute.state.programs),
             "reorgs": self.observer.reorgs if self.observer else 0,
             "p2p": self.gossip.listen_addrs if self.gossip else [],
-            "head_approvals": sorted(
-                "0x" + a.hex() for a in self.approvals.get(self.digests.get(head.hash, b""), set())
-            )
-            if head
-            else [],
+            "batches_signed": len(self.approver.signed) if self.approver else 0,
+            "batches_refused": self.approver.refused if self.approver else 0,
+            "last_approved": self.last_approved,
+            "roles": [r.status() for r in self.roles],
             "uptime": round(time.monotonic() - self.started, 1),
         }
 
@@ -184,16 +221,6 @@ class ValidatorService:
         self.metrics.gas.inc(out.gas_burned)
         self.metrics.head.set(header.number)
         self._update_lag()
-        if self.signer is not None and self.chain_id is not None:
-            sig = sign_batch(self.signer.key, out.commitment, self.chain_id, self.router)
-            digest = batch_digest(out.commitment, self.chain_id, self.router)
-            self.signatures[header.hash] = sig
-            self.digests[header.hash] = digest
-            self._approve(digest, bytes.fromhex(self.signer.address[2:]))
-            for d in (self.signatures, self.digests):
-                while len(d) > self.cfg.node.keep_blocks:
-                    d.popitem(last=False)
-            await self._publish_approval(digest, sig)
         if items or out.dispatches:
             log.info(
                 "block",
@@ -204,6 +231,11 @@ class ValidatorService:
                 root=hx(out.record.state_root)[:18],
             )
         self.hub.publish_block(out.result)
+        for role in self.roles:
+            role.on_head()
+        if self.approver is not None and self.approver.pending:
+            for req, d in self.approver.retry():
+                await self._decided(req, d)
 
     async def on_revert(self, to: Header, depth: int) -> None:
         await trio.to_thread.run_sync(self.compute.revert_to, to)
@@ -211,32 +243,82 @@ class ValidatorService:
         self.metrics.head.set(to.number)
         log.info("rolled back", to=to.number, depth=depth)
 
-    def _approve(self, digest: bytes, validator: bytes) -> None:
-        self.approvals.setdefault(digest, set()).add(validator)
-        while len(self.approvals) > 4 * self.cfg.node.keep_blocks:
-            self.approvals.popitem(last=False)
+    # -- batch signing (gossip)
 
-    async def _publish_approval(self, digest: bytes, sig: bytes) -> None:
-        if self.gossip is None or self.signer is None:
+    async def publish(self, msg: Any) -> None:
+        """Gossip `msg` and deliver it to this node too (roles use this)."""
+        await self._gossip_out(msg)
+        await self._on_message(msg)
+
+    async def _gossip_out(self, msg: Any) -> None:
+        if self.gossip is None:
             return
-        from gexe.node.gossip_messages import ApproveBatch
-
-        msg = ApproveBatch(digest, self.era or 0, bytes.fromhex(self.signer.address[2:]), sig)
         try:
             await self.gossip.publish(msg)
             self.metrics.gossip_out.inc()
         except Exception as e:  # gossip trouble never stops block processing
             log.warning("gossip publish failed", error=f"{type(e).__name__}: {e}"[:200])
 
-    async def _gossip_in(self) -> None:
-        from gexe.node.gossip_messages import ApproveBatch
+    async def _on_message(self, m: Any) -> None:
+        from gexe.node.gossip_messages import ApproveBatch, RequestBatchValidation
 
+        if isinstance(m, ApproveBatch):  # gossip verified it against the validator set
+            self.approvals.setdefault(m.batch_digest, set()).add(m.validator)
+            while len(self.approvals) > 4 * self.cfg.node.keep_blocks:
+                self.approvals.popitem(last=False)
+            for role in self.roles:
+                role.on_approval(m)
+        elif isinstance(m, RequestBatchValidation) and self.approver is not None:
+            # synchronous on purpose: the approver's books are touched only from here and
+            # from on_block (both in the trio thread); a build reads a few cached results
+            await self._decided(m, self.approver.request(m))
+
+    async def _decided(self, req: Any, d: Any) -> None:
+        if isinstance(d, Approve):
+            now = time.monotonic()
+            digest = d.message.batch_digest
+            if now - self._republished.get(digest, -1e9) < 0.5:
+                return  # answered a moment ago: a repeated request within the burst
+            first = digest not in self._republished
+            self._republished[digest] = now
+            if len(self._republished) > 1024:
+                self._republished = dict(list(self._republished.items())[-512:])
+            if first:
+                self.metrics.batches_signed.inc()
+                b = d.batch
+                self.last_approved = {
+                    "digest": hx(digest),
+                    "block": b.block_number,
+                    "previous": hx(b.previous_committed_batch_hash),
+                    "transitions": len(b.chain_commitment[0].transitions)
+                    if b.chain_commitment
+                    else 0,
+                    "codes": len(b.code_commitments),
+                }
+                log.info(
+                    "batch approved",
+                    block=b.block_number,
+                    digest=hx(digest)[:18],
+                    transitions=self.last_approved["transitions"],
+                    codes=self.last_approved["codes"],
+                )
+            await self.publish(d.message)
+        elif isinstance(d, Refuse):
+            self.metrics.batches_refused.inc()
+            log.warning(
+                "batch request refused",
+                block=hx(req.block_hash)[:18],
+                digest=hx(req.batch_digest)[:18],
+                reason=d.reason,
+            )
+        elif isinstance(d, Pending):
+            log.debug("batch request pending", block=hx(req.block_hash)[:18], reason=d.reason)
+
+    async def _gossip_in(self) -> None:
         assert self.gossip is not None
         async for rec in self.gossip.incoming:
             self.metrics.gossip_in.inc()
-            m = rec.message
-            if isinstance(m, ApproveBatch):  # signer already verified against the set
-                self._approve(m.batch_digest, m.validator)
+            await self._on_message(rec.message)
 
     async def _run_gossip(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -381,7 +463,19 @@ class ValidatorService:
                 log.info("metrics listening", host=cfg.metrics.host, port=self.metrics_port)
             nursery.start_soon(self._era_watch)
             if self.signer is not None:
+                self.approver = Approver(
+                    self.book,
+                    bytes(self.signer.key),
+                    bytes.fromhex(self.signer.address[2:]),
+                    self.chain_id,
+                    self.router,
+                    lambda: self.era or 0,
+                )
                 await nursery.start(self._run_gossip)
+            for factory in self.role_factories:
+                role = factory(self)
+                self.roles.append(role)
+                await nursery.start(role.run)
             self._write_info()
             await nursery.start(self._observe)
 
@@ -434,14 +528,14 @@ def _p2p_key(path: Any) -> bytes:
     return p.read_bytes()
 
 
-async def _main(cfg: Config) -> None:
+async def _main(cfg: Config, roles: Sequence[RoleFactory]) -> None:
     signer = load_signer(cfg)
     store = await trio.to_thread.run_sync(
         lambda: Store(cfg.node.data_dir / "store", map_size=cfg.node.store_map_size)
     )
     service: ValidatorService | None = None
     try:
-        service = ValidatorService(cfg, store, signer)
+        service = ValidatorService(cfg, store, signer, roles)
         try:
             await service.run()
         finally:
@@ -454,12 +548,13 @@ async def _main(cfg: Config) -> None:
     log.info("stopped")
 
 
-def run_validator(cfg: Config) -> None:
-    """Run until SIGINT/SIGTERM. Raises ServiceError / StoreError for operator errors."""
+def run_validator(cfg: Config, roles: Sequence[RoleFactory] = ()) -> None:
+    """Run until SIGINT/SIGTERM. Raises ServiceError / StoreError for operator errors.
+    `roles` build extra parts (the sequencer) from the running service."""
     setup_logging(cfg.node.log_level, cfg.node.log_format, quiet=("httpx", "httpcore"))
     cfg.node.data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        trio.run(_main, cfg)
+        trio.run(_main, cfg, roles)
     except BaseExceptionGroup as eg:  # a task's error inside the nursery
         raise _leaf(eg) from None
 
