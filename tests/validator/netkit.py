@@ -205,6 +205,7 @@ def make_validator(
     *,
     confirmations: int = 0,
     bootnodes: Sequence[str] = (),
+    extra: str = "",
 ) -> ValidatorProc:
     home = tmp / f"v{index}"
     data = home / "data"
@@ -240,6 +241,7 @@ port = 0
 
 [validator]
 password_file = "{pw}"
+{extra}
 """
     )
     return ValidatorProc(index, home, cfg)

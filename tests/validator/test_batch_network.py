@@ -1,0 +1,112 @@
+"""The commit loop over real gossip: validators sign what a sequencer asks only when it is
+their own batch, and the sequencer (a role of validator 0) commits it to the Router.
+
+anvil with 1-second blocks, 3 validator processes on 127.0.0.1, nothing committed by hand:
+the code verdict, the program's creation and the reply all go through batches the
+validators built and signed themselves. Loops are bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gexe.contracts import Anvil, Mirror, code_id, start_anvil, topics_of
+from netkit import EXEC_BALANCE, Net, ValidatorProc, make_validator
+
+from gexe import programs
+
+SEQUENCER = """
+[sequencer]
+enabled = true
+max_batch_latency = 0
+"""
+VALIDATED = 2
+
+
+@pytest.fixture
+def anvil() -> Iterator[Anvil]:
+    node = start_anvil(accounts=6, block_time=1)
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture
+def started() -> Iterator[list[ValidatorProc]]:
+    procs: list[ValidatorProc] = []
+    try:
+        yield procs
+    finally:
+        for v in procs:
+            v.stop(signal.SIGTERM, timeout=10)
+
+
+def until(what: str, fn, timeout: float = 60.0, vals: list[ValidatorProc] = ()):  # noqa: ANN001, ANN201
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = fn()
+        if got:
+            return got
+        for v in vals:
+            if v.proc is not None and v.proc.poll() is not None:
+                raise AssertionError(f"validator {v.index} died:\n{v.tail()}")
+        time.sleep(0.2)
+    tails = "\n".join(f"--- v{v.index}\n{v.tail(40)}" for v in vals)
+    raise AssertionError(f"timed out waiting for {what}\n{tails}")
+
+
+def test_requests_are_answered_through_signed_batches(
+    tmp_path: Path, anvil: Anvil, started: list[ValidatorProc]
+) -> None:
+    net = Net.deploy(anvil.url, anvil.private_keys, 3)
+    for i in range(3):
+        boot = started[0].p2p if started else []
+        v = make_validator(
+            tmp_path, i, net, net.validators[i], bootnodes=boot, extra=SEQUENCER if i == 0 else ""
+        )
+        v.start()
+        started.append(v)
+    until("peers", lambda: all(v.call("node_status")["peers"] >= 1 for v in started), vals=started)
+
+    # code: the verdict reaches the chain only through a batch of 3 validators' signatures
+    code = programs.path("ping").read_bytes()
+    cid = code_id(code)
+    net.router.request_code_validation(net.owner, cid, code)
+    until("code verdict", lambda: net.router.code_state(cid) == VALIDATED, vals=started)
+
+    actor, _ = net.router.create_program_with_init(
+        net.owner, cid, os.urandom(32), b"", initial_executable_balance=EXEC_BALANCE
+    )
+    mirror = Mirror(net.w3, actor)
+    _, mid = mirror.send_message(net.users[0], b"PING")
+
+    reply_topic = topics_of("Mirror")["Reply"]
+
+    def reply() -> list:
+        logs = net.w3.eth.get_logs(
+            {
+                "address": actor,
+                "fromBlock": 0,
+                "toBlock": "latest",
+                "topics": ["0x" + reply_topic.hex()],
+            }
+        )
+        return [lg for lg in logs if mid.hex() in lg["data"].hex()]
+
+    (log,) = until("reply", reply, vals=started)
+    assert b"PONG" in bytes(log["data"])
+    # every validator signed, nobody refused, and the state hash on chain is theirs
+    statuses = [v.call("node_status") for v in started]
+    assert all(s["batches_signed"] >= 2 for s in statuses)
+    assert all(s["batches_refused"] == 0 for s in statuses)
+    on_chain = "0x" + mirror.state_hash().hex()
+    assert all(v.call("program_state", actor)["state_hash"] == on_chain for v in started)
+    pid = "0x" + "00" * 12 + actor[2:].lower()
+    assert all(pid in v.call("program_ids") for v in started)
+    assert statuses[0]["roles"] and not statuses[1]["roles"]  # only v0 runs the sequencer
