@@ -227,8 +227,15 @@ class Executor:
     """The engine and compiled-code cache shared by every dispatch of a node."""
 
     def __init__(self, cache_dir: Path | None = None) -> None:
+        from .session import SlotPool  # session.py imports this module
+
         self.engine = make_engine()
         self.codes = CodeCache(self.engine, cache_dir)
+        self.slots = SlotPool(self.engine)  # stores and memories reused by sessions
+
+    def close(self) -> None:
+        """Free the idle session slots (the executor stays usable)."""
+        self.slots.clear()
 
 
 def _first_line(text: str) -> str:

@@ -19,9 +19,8 @@ import ctypes
 from dataclasses import dataclass, field
 
 import wasmtime
-from wasmtime import _ffi as ffi
 
-from . import codes, limits
+from . import codes, limits, native
 from .codes import SyscallError as E
 from .ids import outgoing_message_id, reply_message_id
 from .message import Context, Kind, Message
@@ -79,8 +78,7 @@ class Outgoing:
 class HostContext:
     """Everything one dispatch can see and everything it asked for."""
 
-    store: wasmtime.Store
-    memory: wasmtime.Memory
+    mem_ref: object  # byref(wasmtime_memory_t) of the program's memory
     message: Message
     program_id: bytes
     block_height: int
@@ -109,8 +107,9 @@ class HostContext:
     ctx_ptr: object = None
 
     def refresh_memory(self) -> None:
-        self.base = ctypes.addressof(self.memory.data_ptr(self.store).contents)
-        self.size = self.memory.data_len(self.store)
+        data = native.memory_data(self.ctx_ptr, self.mem_ref)
+        self.base = ctypes.cast(data, ctypes.c_void_p).value or 0
+        self.size = native.memory_data_size(self.ctx_ptr, self.mem_ref)
 
     # -- gas
     #
@@ -128,7 +127,7 @@ class HostContext:
 
     def gas_left(self) -> int:
         fuel = ctypes.c_uint64()
-        ffi.wasmtime_context_get_fuel(self.ctx_ptr, ctypes.byref(fuel))
+        native.get_fuel(self.ctx_ptr, ctypes.byref(fuel))
         return max(0, fuel.value - self.pending)
 
     # -- memory
@@ -143,7 +142,7 @@ class HostContext:
         ptr &= U32
         if ptr + len(data) > self.size:
             raise backend_error(f"memory access out of bounds: {len(data)} bytes at {ptr:#x}")
-        ctypes.memmove(self.base + ptr, data, len(data))
+        native.memmove(self.base + ptr, data, len(data))
 
     def write_err(self, ptr: int, err: int) -> None:
         self.write(ptr, err.to_bytes(4, "little"))
@@ -583,7 +582,10 @@ def alloc(c: HostContext, pages: int) -> int:
     end = start + pages
     current = c.size // limits.WASM_PAGE
     if end > current:
-        c.memory.grow(c.store, end - current)
+        prev = ctypes.c_uint64(0)
+        err = native.memory_grow(c.ctx_ptr, c.mem_ref, end - current, ctypes.byref(prev))
+        if err:
+            raise wasmtime.WasmtimeError._from_ptr(err)
         c.refresh_memory()
     c.allocations.update(range(start, end))
     return start

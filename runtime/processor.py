@@ -236,6 +236,7 @@ class Processor:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        self.executor.close()
 
     def load_code(self, code_id: bytes) -> LoadedCode:
         hit = self.executor.codes.get(code_id)
@@ -407,6 +408,7 @@ class Processor:
                         self.storage,
                         p.pages,
                         p.allocations,
+                        self.executor.slots,
                     )
                 used += self._dispatch(p, session, msg, block)
                 if session.stale:

@@ -18,6 +18,12 @@ does not read memory it never wrote:
 Both are deterministic: which messages share a session is fixed by the round
 structure, never by thread scheduling.
 
+A session runs in a slot (`SlotPool`): a wasmtime store and memory that earlier
+sessions used, zeroed before instantiation, so the instance starts exactly as in a new
+store. Everything on the per-message and per-session path goes through `native.py`,
+which keeps the GIL across short C calls; a message's WASM call releases the GIL only
+when the program's previous message ran long (`HOLD_GIL_BELOW_FUEL`).
+
 Syscalls are bound by `linker.py`; a syscall that ends the dispatch (exit, wait,
 panic, ...) leaves its signal in `linker.tls.stop`, which `run()` reads after the call.
 
@@ -29,13 +35,13 @@ message.
 from __future__ import annotations
 
 import ctypes
+import threading
 from collections.abc import Mapping
 
 import wasmtime
-from wasmtime import _bindings as _raw
 from wasmtime import _ffi as ffi
 
-from . import codes, host, limits
+from . import codes, host, limits, native
 from .execution import (
     LoadedCode,
     Outcome,
@@ -48,19 +54,123 @@ from .linker import linker_for, tls
 from .message import ENTRY_OF_KIND, Context, Kind, Message
 from .storage import Storage, read_required
 
-# The C functions behind wasmtime-py's wrappers, called directly on the hot path.
-_func_call = _raw._wasmtime_func_call
-_set_fuel = _raw._wasmtime_context_set_fuel
-_get_fuel = _raw._wasmtime_context_get_fuel
-_memcmp = ctypes.CDLL(None).memcmp
-_memcmp.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
-_memcmp.restype = ctypes.c_int
 _OUT_OF_FUEL = wasmtime.TrapCode.OUT_OF_FUEL.value
 _STACK_OVERFLOW = wasmtime.TrapCode.STACK_OVERFLOW.value
+_ENTRIES = ("init", "handle", "handle_reply")
+_ENV, _MEMORY = b"env", b"memory"
+_EXTERN_MEMORY = ffi.WASMTIME_EXTERN_MEMORY.value
+_EXTERN_FUNC = ffi.WASMTIME_EXTERN_FUNC.value
+
+# A message whose program burned less fuel than this on its previous message runs with
+# the GIL held (native.FUNC_CALL_HOLDING): ~50 µs of WASM here. Timing only, never a
+# result: see native.py.
+HOLD_GIL_BELOW_FUEL = 200_000
+# Fuel the last message of each code burned: where a new session starts guessing.
+_LAST_FUEL: dict[bytes, int] = {}
+_MEMORY_TYPES: dict[int, wasmtime.MemoryType] = {}
+
+
+def fuel_hint(code_id: bytes) -> int:
+    """Fuel the last message run with this code burned (0 if none yet): a guess at the
+    next one's, for scheduling only."""
+    return _LAST_FUEL.get(code_id, 0)
+
+
+def _memory_type(pages: int) -> wasmtime.MemoryType:
+    mt = _MEMORY_TYPES.get(pages)
+    if mt is None:
+        mt = _MEMORY_TYPES[pages] = wasmtime.MemoryType(wasmtime.Limits(pages, limits.MAX_PAGES))
+    return mt
 
 
 class SessionError(RuntimeError):
     """The instance could not be set up (e.g. a stored page is missing)."""
+
+
+class _Slot:
+    """A wasmtime store holding one memory, and a shadow buffer: what a session runs in.
+
+    Slots are reused (`SlotPool`): a fresh store and memory cost little to create, but
+    every page of a fresh memory that a session touches is a page fault (~3 µs on a VM),
+    and deleting the store unmaps them again — together most of a session's setup
+    time, and kernel work that the two pool threads serialise on. A reused memory is
+    zeroed before the next instantiation, so the instance sees exactly a fresh memory:
+    zeros, then the module's data segments.
+    """
+
+    __slots__ = ("store", "ctx", "mem", "mem_ref", "instances", "shadow")
+
+    def __init__(self, engine: wasmtime.Engine, pages: int) -> None:
+        self.store = native.store_new(engine.ptr(), None, native.NO_FINALIZER)
+        self.ctx = native.store_context(self.store)
+        self.mem = ffi.wasmtime_memory_t()
+        self.mem_ref = ctypes.byref(self.mem)
+        self.instances = 0
+        self.shadow: ctypes.Array[ctypes.c_char] | None = None
+        err = native.memory_new(self.ctx, _memory_type(pages).ptr(), self.mem_ref)
+        if err:
+            self.delete()
+            raise wasmtime.WasmtimeError._from_ptr(err)
+
+    def memory(self) -> tuple[int, int]:
+        """Base address and size in bytes of the memory."""
+        data = native.memory_data(self.ctx, self.mem_ref)
+        return ctypes.cast(data, ctypes.c_void_p).value or 0, native.memory_data_size(
+            self.ctx, self.mem_ref
+        )
+
+    def delete(self) -> None:
+        if self.store is not None:
+            # Deleting a store frees every instance it hosted (~30 µs each): long enough
+            # to let the other threads have the GIL meanwhile.
+            native.STORE_DELETE_RELEASING(self.store)
+            self.store = None
+
+
+class SlotPool:
+    """Idle slots by memory size (in wasm pages), shared by the threads of one engine.
+
+    A slot is taken by one session at a time. It goes back to the pool when its session
+    closes, unless its store has hosted `MAX_INSTANCES` instances (instances live as
+    long as their store) or its memory is above `MAX_BYTES` (zeroing a large memory
+    costs more than faulting in the few pages a session touches).
+    """
+
+    MAX_INSTANCES = 64
+    MAX_BYTES = 8 << 20
+    MAX_IDLE = 8  # per memory size
+
+    def __init__(self, engine: wasmtime.Engine) -> None:
+        self.engine = engine
+        self._idle: dict[int, list[_Slot]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, pages: int) -> _Slot:
+        with self._lock:
+            idle = self._idle.get(pages)
+            slot = idle.pop() if idle else None
+        if slot is None:
+            return _Slot(self.engine, pages)
+        base, size = slot.memory()
+        native.memset(base, 0, size)
+        return slot
+
+    def give(self, slot: _Slot) -> None:
+        size = slot.memory()[1]
+        if slot.instances < self.MAX_INSTANCES and size <= self.MAX_BYTES:
+            with self._lock:
+                idle = self._idle.setdefault(size // limits.WASM_PAGE, [])
+                if len(idle) < self.MAX_IDLE:
+                    idle.append(slot)
+                    return
+        slot.delete()
+
+    def clear(self) -> None:
+        with self._lock:
+            slots = [s for idle in self._idle.values() for s in idle]
+            self._idle.clear()
+        for s in slots:
+            s.delete()
 
 
 class ProgramSession:
@@ -74,56 +184,98 @@ class ProgramSession:
         storage: Storage,
         pages: Mapping[int, bytes],
         allocations: frozenset[int],
+        pool: SlotPool | None = None,
     ) -> None:
+        # Built on wasmtime's C API through native.py (no GIL round trips, none of
+        # wasmtime-py's per-object bookkeeping); the steps are those of Store(),
+        # Memory(), Linker.define() and Linker.instantiate(), in a slot from `pool`.
         info = code.info
         self.code = code
         self.program_id = program_id
         self.allocations = frozenset(allocations)
         self.n_pages = len(pages)
         mem_pages = max([info.static_pages, *(p + 1 for p in allocations)])
-        self.store = store = wasmtime.Store(engine)
-        store.set_fuel(1 << 40)  # instantiation consumes a little; per-message fuel is set in run()
-        self.memory = memory = wasmtime.Memory(
-            store, wasmtime.MemoryType(wasmtime.Limits(mem_pages, limits.MAX_PAGES))
-        )
-        linker = linker_for(engine)
-        linker.define(store, "env", "memory", memory)
-        instance = linker.instantiate(store, code.module)
-        exports = instance.exports(store)
-        self._funcs = [
-            exports[name] for name in info.exports if name in ("init", "handle", "handle_reply")
-        ]
-        self.entries = {
-            name: ctypes.byref(exports[name]._func)
-            for name in info.exports
-            if name in ("init", "handle", "handle_reply")
-        }
-        self.ctx_ptr = store._context()
-        self.persist_from = (info.stack_end or 0) * limits.WASM_PAGE
-        self._base, self._size = base, size = self._mem()
-        for gp, h in pages.items():
-            off = gp * limits.GEAR_PAGE
-            if off < self.persist_from or off + limits.GEAR_PAGE > size:
-                continue  # not persistent memory (cannot happen for well-formed state)
-            ctypes.memmove(base + off, read_required(storage, h, "memory page"), limits.GEAR_PAGE)
+        self._pool = pool
+        slot = pool.take(mem_pages) if pool else _Slot(engine, mem_pages)
+        self._slot: _Slot | None = slot
+        self.ctx_ptr = ctx = slot.ctx
+        self.mem_ref = slot.mem_ref
+        self._ok = False  # instantiated: the slot may go back to the pool
+        try:
+            native.set_fuel(ctx, 1 << 40)  # instantiation consumes a little; see run()
+            ext = ffi.wasmtime_extern_t()
+            ext.kind = _EXTERN_MEMORY
+            ext.of.memory = slot.mem
+            linker = linker_for(engine)
+            err = native.linker_define(linker.ptr(), ctx, _ENV, 3, _MEMORY, 6, ctypes.byref(ext))
+            if err:
+                raise wasmtime.WasmtimeError._from_ptr(err)
+            self._instance = inst = ffi.wasmtime_instance_t()
+            trap = ctypes.POINTER(ffi.wasm_trap_t)()
+            slot.instances += 1
+            err = native.linker_instantiate(
+                linker.ptr(), ctx, code.module.ptr(), ctypes.byref(inst), ctypes.byref(trap)
+            )
+            if err:
+                raise wasmtime.WasmtimeError._from_ptr(err)
+            if trap:
+                raise wasmtime.Trap._from_ptr(trap)
+            self._externs = []  # the func structs `entries` points into
+            self.entries = {}
+            for name in info.exports:
+                if name not in _ENTRIES:
+                    continue
+                out = ffi.wasmtime_extern_t()
+                raw = name.encode()
+                found = native.instance_export_get(
+                    ctx, ctypes.byref(inst), raw, len(raw), ctypes.byref(out)
+                )
+                if found and out.kind == _EXTERN_FUNC:
+                    self._externs.append(out)
+                    self.entries[name] = ctypes.byref(out.of.func)
+            self.persist_from = (info.stack_end or 0) * limits.WASM_PAGE
+            self._base, self._size = base, size = slot.memory()
+            for gp, h in pages.items():
+                off = gp * limits.GEAR_PAGE
+                if off < self.persist_from or off + limits.GEAR_PAGE > size:
+                    continue  # not persistent memory (cannot happen for well-formed state)
+                page = read_required(storage, h, "memory page")
+                native.memmove(base + off, page, limits.GEAR_PAGE)
+        except BaseException:
+            self.close()
+            raise
+        self._ok = True
         self._shadow_len = n = size - self.persist_from
-        self._shadow = ctypes.create_string_buffer(n)  # fixed address: compared with memcmp
+        if slot.shadow is None or len(slot.shadow) < n:
+            slot.shadow = ctypes.create_string_buffer(n)
+        self._shadow = slot.shadow  # fixed address: compared with memcmp
         self._shadow_addr = ctypes.addressof(self._shadow)
-        ctypes.memmove(self._shadow_addr, base + self.persist_from, n)
+        native.memmove(self._shadow_addr, base + self.persist_from, n)
         self.stale = False  # set when the instance no longer matches a fresh one
         self._trap = ctypes.POINTER(ffi.wasm_trap_t)()
+        self._trap_ref = ctypes.byref(self._trap)
         self._no_args = (ffi.wasmtime_val_t * 1)()
         self._fuel = ctypes.c_uint64()
         self._fuel_ref = ctypes.byref(self._fuel)
+        self._last_fuel = _LAST_FUEL.get(info.code_id, HOLD_GIL_BELOW_FUEL)
 
     def _mem(self) -> tuple[int, int]:
-        base = ctypes.addressof(self.memory.data_ptr(self.store).contents)
-        return base, self.memory.data_len(self.store)
+        assert self._slot is not None
+        return self._slot.memory()
 
     def close(self) -> None:
-        self.entries.clear()
-        self._funcs.clear()
-        self.store.close()
+        slot, self._slot = self._slot, None
+        if slot is not None:
+            self.entries = {}
+            self._externs = []
+            if self._pool is not None and self._ok:
+                self._pool.give(slot)
+            else:
+                slot.delete()
+
+    def __del__(self) -> None:
+        if getattr(self, "_slot", None) is not None:
+            self.close()
 
     # -- one message
 
@@ -146,13 +298,12 @@ class ProgramSession:
             # Gear skips a missing entry point: the dispatch succeeds without running.
             reply = None if msg.kind == Kind.REPLY else auto_reply(msg, pid)
             return Outcome("success", fixed, reply=reply)
-        store = self.store
         budget = gas_limit - fixed
-        _set_fuel(self.ctx_ptr, budget)
+        ctx = self.ctx_ptr
+        native.set_fuel(ctx, budget)
         mctx = msg.context or Context()
         c = HostContext(
-            store=store,
-            memory=self.memory,
+            mem_ref=self.mem_ref,
             message=msg,
             program_id=pid,
             block_height=block_height,
@@ -166,17 +317,21 @@ class ProgramSession:
             nonce_start=mctx.nonce,
             gas_limit=budget,
         )
-        c.ctx_ptr = self.ctx_ptr
+        c.ctx_ptr = ctx
         c.base, c.size = self._base, self._size
         size_before = c.size
 
         tls.ctx = c
         tls.stop = None
         trap = self._trap
+        # Short messages run without releasing the GIL (native.py).
+        call = (
+            native.FUNC_CALL_HOLDING
+            if self._last_fuel < HOLD_GIL_BELOW_FUEL
+            else native.FUNC_CALL_RELEASING
+        )
         try:
-            err = _func_call(
-                self.ctx_ptr, func, self._no_args, 0, self._no_args, 0, ctypes.byref(trap)
-            )
+            err = call(ctx, func, self._no_args, 0, self._no_args, 0, self._trap_ref)
         finally:
             tls.ctx = None
         stop: BaseException | None = tls.stop
@@ -188,8 +343,9 @@ class ProgramSession:
             # A host signal may come back as an error or as a trap: look at ours first.
             werr = wasmtime.WasmtimeError._from_ptr(err) if err else None
             wtrap = wasmtime.Trap._from_ptr(trap) if trap else None
-            if trap:
+            if trap:  # the Trap object owns it now
                 self._trap = ctypes.POINTER(ffi.wasm_trap_t)()
+                self._trap_ref = ctypes.byref(self._trap)
             if stop is not None:
                 if isinstance(stop, host.Exit):
                     status, inheritor = "exit", stop.inheritor
@@ -216,7 +372,9 @@ class ProgramSession:
             else:
                 fault = host.Trap(codes.ERR_BACKEND, _first_line(str(werr)))
 
-        _get_fuel(self.ctx_ptr, self._fuel_ref)
+        native.get_fuel(ctx, self._fuel_ref)
+        self._last_fuel = fuel = budget - self._fuel.value
+        _LAST_FUEL[self.code.info.code_id] = fuel
         gas_burned = gas_limit - self._fuel.value + c.pending
         if gas_burned > gas_limit:
             # Syscall gas is charged lazily (host.py): whatever ended the dispatch, a
@@ -274,10 +432,18 @@ class ProgramSession:
     # -- memory bookkeeping
 
     def _grow_shadow(self, n: int) -> None:
-        if n > self._shadow_len:
-            bigger = ctypes.create_string_buffer(n)  # zero-filled, like grown memory
-            ctypes.memmove(bigger, self._shadow_addr, self._shadow_len)
-            self._shadow, self._shadow_addr, self._shadow_len = bigger, ctypes.addressof(bigger), n
+        """The shadow grows with memory; the new part is zero, like grown memory."""
+        if n <= self._shadow_len:
+            return
+        if n <= len(self._shadow):  # the slot's buffer has room
+            native.memset(self._shadow_addr + self._shadow_len, 0, n - self._shadow_len)
+        else:
+            bigger = ctypes.create_string_buffer(n)
+            native.memmove(bigger, self._shadow_addr, self._shadow_len)
+            self._shadow, self._shadow_addr = bigger, ctypes.addressof(bigger)
+            if self._slot is not None:
+                self._slot.shadow = bigger
+        self._shadow_len = n
 
     def _collect_dirty(self, base: int, size: int) -> dict[int, bytes]:
         """Persistent pages changed by the message just run (the shadow is not updated)."""
@@ -285,19 +451,20 @@ class ProgramSession:
         n = size - start
         self._grow_shadow(n)
         live, shadow = base + start, self._shadow_addr
-        if not _memcmp(live, shadow, n):
+        memcmp = native.memcmp
+        if not memcmp(live, shadow, n):
             return {}
         g = limits.GEAR_PAGE
         dirty: dict[int, bytes] = {}
         for off in range(0, n, g):
-            if _memcmp(live + off, shadow + off, g):
+            if memcmp(live + off, shadow + off, g):
                 dirty[(start + off) // g] = ctypes.string_at(live + off, g)
         return dirty
 
     def _accept(self, dirty: Mapping[int, bytes]) -> None:
         g, start, shadow = limits.GEAR_PAGE, self.persist_from, self._shadow_addr
         for gp, page in dirty.items():
-            ctypes.memmove(shadow + gp * g - start, page, g)
+            native.memmove(shadow + gp * g - start, page, g)
 
     def _clear_freed(self, freed: frozenset[int], dirty: dict[int, bytes]) -> None:
         """Freed wasm pages lose their content, as in a fresh instance: zero them in live
@@ -309,8 +476,8 @@ class ProgramSession:
             off = page * w
             if off < start or off + w > size:
                 continue
-            ctypes.memset(base + off, 0, w)
-            ctypes.memset(self._shadow_addr + off - start, 0, w)
+            native.memset(base + off, 0, w)
+            native.memset(self._shadow_addr + off - start, 0, w)
             for gp in range(off // g, (off + w) // g):
                 dirty.pop(gp, None)
 
@@ -327,7 +494,7 @@ class ProgramSession:
         self._base, self._size = base, size = self._mem()
         start = self.persist_from
         n = min(self._shadow_len, size - start)
-        ctypes.memmove(base + start, self._shadow_addr, n)
+        native.memmove(base + start, self._shadow_addr, n)
         if size > size_before:
-            ctypes.memset(base + size_before, 0, size - size_before)
+            native.memset(base + size_before, 0, size - size_before)
         self._check_size()
