@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-quick lint fmt demo programs programs-check contracts contracts-check bench bench-quick clean
+.PHONY: setup test test-quick lint fmt demo dev dev-smoke programs programs-check contracts contracts-check bench bench-quick clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -37,6 +37,15 @@ fmt: setup
 # The local program demo: run the example ping program in the sandbox.
 demo: setup
 	$(VENV)/bin/gexe program run programs/ping/ping.wasm --send PING --send hello
+
+# The local network: anvil (1-second blocks), contracts, 4 validators (validator 0 also the
+# sequencer), the example programs and a demo of requests answered on chain; runs until
+# Ctrl-C. dev-smoke runs the demo and exits 0 only if every reply arrived.
+dev: setup
+	$(PY) -m gexe dev
+
+dev-smoke: setup
+	$(PY) -m gexe dev --smoke
 
 # Rebuild every example program from source (Debian's rustc/cargo with the wasm32 std).
 programs:

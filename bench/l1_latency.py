@@ -43,9 +43,10 @@ def main() -> int:
     ap = parser(__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=None, help="default 60 (quick: 20)")
     ap.add_argument("--validators", type=int, default=4)
+    ap.add_argument("--per-block", type=int, default=None, help="requests per block: 6 (quick: 4)")
     args = ap.parse_args()
     n = args.requests or (20 if args.quick else 60)
-    per_block = 4 if args.quick else 6
+    per_block = args.per_block or (4 if args.quick else 6)
     out: dict = {
         "quick": args.quick,
         "validators": args.validators,

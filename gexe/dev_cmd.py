@@ -229,6 +229,15 @@ def _run(args: argparse.Namespace) -> int:
         _say("\n== endpoints")
         for line in net.endpoints():
             _say("  " + line)
+        if ok:
+            _say("\n== programs")
+            for name, prog in ex.programs.items():
+                _say(f"  {name:<10} {prog.address}")
+            _say(f"  {'PingClient':<10} {ex.ping_client.address}  (dApp for ping)")
+            _say(
+                f"\ntry: source {net.dir / 'env.sh'} && gexe program send "
+                f"{ex['counter']} inc --wait --password-file {net.user_password_file}"
+            )
         _say(
             "\nthe network keeps running"
             + ("" if ok else " (the demo failed: see the validator logs)")

@@ -467,6 +467,7 @@ class DevNet:
             self._write_validators()
             self._start_validators()
             self._write_network_json()
+            self._write_user_files()
         except BaseException:
             self.stop()
             raise
@@ -489,6 +490,7 @@ class DevNet:
         try:
             d.mkdir(parents=True, exist_ok=True)
             (d / MARKER).write_text("a gexe dev network; wiped by the next `gexe dev`\n")
+            (d / ".gitignore").write_text("*\n")  # never shows up in `git status`
         except OSError as e:
             raise DevNetError(f"{d}: {e.strerror or e}; choose another --dir") from None
 
@@ -704,6 +706,28 @@ password_file = "password.txt"
         }
         (self.dir / "network.json").write_text(json.dumps(info, indent=2) + "\n")
 
+    def _write_user_files(self) -> None:
+        """A keystore with the first user's key (anvil dev account 1) and `env.sh`, so the
+        `gexe code|program …` commands work against this network out of the box."""
+        from gexe.node.keystore import import_key
+
+        home = self.dir / "user"
+        (home / "keystore").mkdir(parents=True, exist_ok=True)
+        pw = home / "password.txt"
+        pw.write_text(PASSWORD + "\n")
+        pw.chmod(0o600)
+        import_key(home / "keystore", self.users[0].key, PASSWORD, scrypt_n=2**4)
+        (self.dir / "env.sh").write_text(
+            "# source me: the gexe chain commands then use this dev network and user 1's key\n"
+            f"export GEXE_RPC={self.anvil.url}\n"
+            f"export GEXE_ROUTER={self.deployment.router}\n"
+            f"export GEXE_KEYSTORE={home / 'keystore'}\n"
+        )
+
+    @property
+    def user_password_file(self) -> Path:
+        return self.dir / "user" / "password.txt"
+
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM every validator by PID, SIGKILL after `timeout`, then stop anvil."""
         procs = [p for p in self.procs if p.proc is not None]
@@ -778,6 +802,10 @@ password_file = "password.txt"
                 f"{role:<20} {p.index}  rpc {p.rpc_url}  metrics {p.metrics_url}  log {p.log}"
             )
         lines.append(f"network description    {self.dir / 'network.json'}")
+        lines.append(
+            f"CLI environment        source {self.dir / 'env.sh'}  (user {self.users[0].address}, "
+            f"--password-file {self.user_password_file})"
+        )
         return lines
 
     # -- transactions
