@@ -39,7 +39,7 @@ from .execution import Executor, LoadedCode, Outcome, error_reply, wasm_thread_p
 from .host import Outgoing
 from .ids import ZERO_ID, reply_message_id
 from .message import Kind, Message
-from .session import ProgramSession
+from .session import ProgramSession, fuel_hint
 from .state import (
     MutableState,
     ProgramState,
@@ -56,6 +56,9 @@ from .state import (
     store_waitlist,
 )
 from .storage import Storage
+
+# Per-message cost outside WASM, in fuel-equivalent units (~40 µs), for `_schedule`.
+_PER_MESSAGE_FUEL = 300_000
 
 
 class ProcessingError(RuntimeError):
@@ -386,8 +389,25 @@ class Processor:
         if self.workers > 1 and len(progs) > 1:
             if self._pool is None:  # threads with the stack WASM needs (execution.py)
                 self._pool = wasm_thread_pool(self.workers)
-            return sum(self._pool.map(lambda p: self._run_queue(p, block, cap), progs))
-        return sum(self._run_queue(p, block, cap) for p in progs)
+            run = self._run_queue
+            return sum(self._pool.map(lambda p: run(p, block, cap), self._schedule(progs)))
+        return sum(self._run_queue(p, block, cap) for p in self._schedule(progs))
+
+    @staticmethod
+    def _schedule(progs: list[_Program]) -> list[_Program]:
+        """The order in which the pool's threads pick up a round's programs: the most
+        work first (queue length × the fuel its code's last message burned), so a long
+        queue does not start last while the other threads run out of work.
+
+        Only timing depends on this order: a program's work in a round depends on its
+        own state and queue alone, and outputs are delivered in sorted order after the
+        round (tests run rounds in shuffled orders)."""
+
+        def work(p: _Program) -> int:
+            queued = len(p._queue) if p._queue is not None else 1
+            return queued * (fuel_hint(p.state.code_id) + _PER_MESSAGE_FUEL)
+
+        return sorted(progs, key=work, reverse=True)
 
     def _run_queue(self, p: _Program, block: BlockInfo, cap: int) -> int:
         used = 0

@@ -210,3 +210,29 @@ def test_random_syscall_programs():
     finally:
         sb.close()
     assert {"success", "trap", "exit", "wait"} <= statuses
+
+
+def test_shuffled_schedules_give_the_same_results(monkeypatch):
+    """The order in which a round's programs are started (Processor._schedule) is a
+    timing choice only: random orders, inline and on the pool, change nothing."""
+    from gexe.runtime.processor import Processor
+
+    reference = run_workload(1)
+    for seed, workers in ((1, 1), (2, 2), (3, 2)):
+        rng = random.Random(seed)
+        monkeypatch.setattr(
+            Processor, "_schedule", staticmethod(lambda progs: rng.sample(progs, len(progs)))
+        )
+        assert run_workload(workers) == reference, (seed, workers)
+
+
+def test_holding_or_releasing_the_gil_gives_the_same_results(monkeypatch):
+    """Whether a WASM call keeps the GIL (short messages) or releases it is a timing
+    choice only (runtime/native.py)."""
+    from gexe.runtime import session
+
+    results = []
+    for threshold in (0, 1 << 62):  # always release; always hold
+        monkeypatch.setattr(session, "HOLD_GIL_BELOW_FUEL", threshold)
+        results.append(run_workload(2))
+    assert results[0] == results[1]
