@@ -100,9 +100,15 @@ class ValidatorConfig:
 @dataclass(frozen=True, slots=True)
 class SequencerConfig:
     enabled: bool = False
-    max_batch_latency: float = 2.0  # seconds from the first change to a batch proposal
+    max_batch_latency: float = 2.0  # seconds from the first change to a proposal; 0 = at once
     max_batch_transitions: int = 1000
     max_injected_per_block: int = 1000
+    gas_cap: int = 16_777_216  # per-transaction gas cap (EIP-7825); batches are sized under it
+    replace_after_blocks: int = 3  # blocks without inclusion before a fee-bumped replacement
+    fee_bump_percent: float = 12.5  # fee increase of a replacement (nodes require >= 10)
+    max_fee_gwei: float = 500.0  # ceiling of maxFeePerGas
+    request_interval: float = 1.0  # seconds between re-publications of a pending request
+    proposal_timeout_blocks: int = 5  # blocks to wait for the threshold before re-proposing
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,13 +343,28 @@ def _problems(c: Config) -> list[str]:
         p.append("[validator] give password_file or password_env, not both")
     if v.address is not None and not _ADDRESS.fullmatch(v.address):
         p.append(f"[validator] address must be 0x and 40 hex digits, got {v.address!r}")
-    if s.max_batch_latency <= 0:
-        p.append("[sequencer] max_batch_latency must be positive (seconds)")
+    if s.max_batch_latency < 0:
+        p.append("[sequencer] max_batch_latency must be 0 or more (seconds)")
     if s.max_batch_transitions < 1 or s.max_injected_per_block < 0:
         p.append(
             "[sequencer] max_batch_transitions must be at least 1 and "
             "max_injected_per_block 0 or more"
         )
+    if not 100_000 <= s.gas_cap <= 1 << 30:
+        p.append("[sequencer] gas_cap must be between 100000 and 2**30 (gas)")
+    if s.replace_after_blocks < 1:
+        p.append("[sequencer] replace_after_blocks must be at least 1")
+    if s.fee_bump_percent < 10:
+        p.append(
+            "[sequencer] fee_bump_percent must be at least 10 (nodes refuse smaller "
+            "replacement bumps)"
+        )
+    if s.max_fee_gwei <= 0:
+        p.append("[sequencer] max_fee_gwei must be positive")
+    if s.request_interval <= 0:
+        p.append("[sequencer] request_interval must be positive (seconds)")
+    if s.proposal_timeout_blocks < 1:
+        p.append("[sequencer] proposal_timeout_blocks must be at least 1")
     return p
 
 
