@@ -208,6 +208,9 @@ def _run(args: argparse.Namespace) -> int:
         )
         try:
             net.start()
+            _say("\n== network up")
+            for line in net.endpoints():
+                _say("  " + line)
             _say("\n== example programs")
             ex = net.setup_examples(timeout=args.timeout)
             demo = Demo(net, ex, args.timeout)

@@ -330,62 +330,21 @@ class LogWatch:
     def _index(self, d: Any) -> None:
         a = d.args
         blk, txh = int(d.block_number or 0), bytes(d.transaction_hash or b"")
+
+        def answer(mid: Any, kind: str, payload: Any, code: Any, value: Any) -> None:
+            m = bytes(mid)
+            self.answers[m].append(
+                Answer(m, kind, d.address, blk, txh, bytes(payload), bytes(code), int(value))
+            )
+
         if d.name == "Reply":
-            mid = bytes(a["replyTo"])
-            self.answers[mid].append(
-                Answer(
-                    mid,
-                    "reply",
-                    d.address,
-                    blk,
-                    txh,
-                    bytes(a["payload"]),
-                    bytes(a["replyCode"]),
-                    int(a["value"]),
-                )
-            )
+            answer(a["replyTo"], "reply", a["payload"], a["replyCode"], a["value"])
         elif d.name == "ReplyCallFailed":
-            mid = bytes(a["replyTo"])
-            self.answers[mid].append(
-                Answer(
-                    mid,
-                    "callback_failed",
-                    d.address,
-                    blk,
-                    txh,
-                    b"",
-                    bytes(a["replyCode"]),
-                    int(a["value"]),
-                )
-            )
-        elif d.name == "PongReceived":
-            mid = bytes(a["messageId"])
-            self.answers[mid].append(
-                Answer(
-                    mid,
-                    "callback",
-                    d.address,
-                    blk,
-                    txh,
-                    bytes(a["answer"]),
-                    bytes(4),
-                    int(a["value"]),
-                )
-            )
-        elif d.name == "PingFailed":
-            mid = bytes(a["messageId"])
-            self.answers[mid].append(
-                Answer(
-                    mid,
-                    "callback",
-                    d.address,
-                    blk,
-                    txh,
-                    bytes(a["payload"]),
-                    bytes(a["replyCode"]),
-                    0,
-                )
-            )
+            answer(a["replyTo"], "callback_failed", b"", a["replyCode"], a["value"])
+        elif d.name == "PongReceived":  # PingClient's success callback
+            answer(a["messageId"], "callback", a["answer"], bytes(4), a["value"])
+        elif d.name == "PingFailed":  # PingClient's onErrorReply
+            answer(a["messageId"], "callback", a["payload"], a["replyCode"], 0)
         elif d.name == "CodeGotValidated":
             cid = bytes(a["codeId"])
             self.verdicts[cid].append(CodeResult(cid, bool(a["valid"]), blk, txh))
@@ -396,6 +355,35 @@ class LogWatch:
 
 
 # ------------------------------------------------------------------ the network
+
+
+def _live_pids(network_json: Path) -> list[int]:
+    """Processes of the network described by `network_json` that still run (Linux /proc;
+    elsewhere: whether the pid exists)."""
+    try:
+        info = json.loads(network_json.read_text())
+        pids = [info["anvil"]["pid"], *(v["pid"] for v in info["validators"])]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    live = []
+    for pid in pids:
+        if not isinstance(pid, int):
+            continue
+        cmdline = Path(f"/proc/{pid}/cmdline")
+        if Path("/proc/self").exists():
+            try:
+                cmd = cmdline.read_bytes()
+            except OSError:
+                continue
+            if b"anvil" in cmd or b"validator" in cmd:
+                live.append(pid)
+        else:
+            try:
+                os.kill(pid, 0)
+            except OSError:
+                continue
+            live.append(pid)
+    return live
 
 
 def _default_progress(msg: str) -> None:
@@ -483,6 +471,12 @@ class DevNet:
                     raise DevNetError(
                         f"{d} is not empty and not a gexe dev-network directory; "
                         "choose another --dir (it is wiped at start)"
+                    )
+                live = _live_pids(d / "network.json")
+                if live:
+                    raise DevNetError(
+                        f"a dev network is still running from {d} (pids "
+                        f"{', '.join(map(str, live))}); stop it or choose another --dir"
                     )
                 if not self.wipe:
                     raise DevNetError(f"{d} holds a previous dev network; remove it first")
@@ -679,6 +673,7 @@ password_file = "password.txt"
 
     def _write_network_json(self) -> None:
         info = {
+            "pid": os.getpid(),
             "anvil": {"url": self.anvil.url, "pid": self.anvil.pid, "chain_id": self.chain_id},
             "block_time": self.block_time,
             "contracts": {

@@ -88,6 +88,10 @@ def test_ctrl_c_stops_the_running_network_cleanly(tmp_path: Path) -> None:
         assert info["contracts"]["router"] in text
         pids = started_pids(d)
         assert all(running(x) for x in pids)
+        # a second `gexe dev` on the same directory refuses to wipe a running network
+        msg = one_line_error(["--smoke", "--dir", str(d)], tmp_path)
+        assert "still running" in msg
+        assert all(running(x) for x in pids) and (d / "network.json").is_file()
         os.killpg(p.pid, signal.SIGINT)
         assert p.wait(timeout=60) == 0, log.read_text()[-2000:]
     finally:
