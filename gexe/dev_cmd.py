@@ -89,15 +89,14 @@ class Demo:
         answer = net.wait_answer(sent.message_id, self.timeout)
         commit = net.commit_of(answer.tx_hash)
         try:
-            runs = net.dispatches_of(sent.message_id, sent.block, commit.batch_block)
+            runs = net.dispatches(
+                sent.block,
+                commit.batch_block,
+                message_id=sent.message_id,
+                programs=[inner[0]] if inner else (),
+            )
         except DevNetError:
             runs = []
-        if inner is not None:  # (program, label): its executions in the same blocks
-            try:
-                runs += net.dispatches_in(inner[0], sent.block, commit.batch_block)
-            except DevNetError:
-                pass
-            runs.sort(key=lambda d: d.block)
         for d in runs:
             who = (
                 f" {inner[1]}" if inner and d.program.lower().endswith(inner[0][2:].lower()) else ""

@@ -1138,17 +1138,26 @@ password_file = "password.txt"
 
     # -- validators' view
 
-    def dispatches_of(
-        self, message_id: bytes, first: int, last: int, validator: int = 0
+    def dispatches(
+        self,
+        first: int,
+        last: int,
+        *,
+        message_id: bytes | None = None,
+        programs: Sequence[str] = (),
+        validator: int = 0,
     ) -> list[Dispatch]:
-        """Every execution of `message_id` in blocks first..last by `validator`."""
+        """Executions in blocks first..last, as `validator`'s `block_result` lists them (in
+        execution order), of `message_id` and/or in any of `programs`."""
         p = self.procs[validator]
-        want = _hx(message_id)
+        mid = _hx(message_id) if message_id is not None else None
+        tails = [a[2:].lower() for a in programs]
         out = []
         for n in range(first, last + 1):
             res = p.call("block_result", n) or {}
             for d in res.get("dispatches", []):
-                if d["message_id"] == want:
+                pid = d["program_id"].lower()
+                if d["message_id"] == mid or any(pid.endswith(x) for x in tails):
                     out.append(
                         Dispatch(
                             validator,
@@ -1161,28 +1170,11 @@ password_file = "password.txt"
                     )
         return out
 
-    def dispatches_in(
-        self, program: str, first: int, last: int, validator: int = 0
+    def dispatches_of(
+        self, message_id: bytes, first: int, last: int, validator: int = 0
     ) -> list[Dispatch]:
-        """Every execution in `program` in blocks first..last by `validator`."""
-        p = self.procs[validator]
-        want = program[2:].lower()
-        out = []
-        for n in range(first, last + 1):
-            res = p.call("block_result", n) or {}
-            for d in res.get("dispatches", []):
-                if d["program_id"].lower().endswith(want):
-                    out.append(
-                        Dispatch(
-                            validator,
-                            n,
-                            d["program_id"],
-                            d["status"],
-                            d["kind"],
-                            int(d["gas_burned"]),
-                        )
-                    )
-        return out
+        """Every execution of `message_id` in blocks first..last by `validator`."""
+        return self.dispatches(first, last, message_id=message_id, validator=validator)
 
     def find_dispatch(
         self, message_id: bytes, from_block: int, validator: int = 0, timeout: float = 30.0
