@@ -11,7 +11,9 @@ imported as `env.memory`, never grown by the program; only `env` imports, and on
 Vara.eth syscalls with their exact signatures; no start section; entry points `init` or
 `handle` exported with signature `() -> ()`; an optional immutable `__gear_stack_end`
 global aligned to a WASM page within static memory; active data segments within static
-memory and above the stack.
+memory and above the stack. Instantiation must never fail: `env.memory` declares no
+maximum below 512 pages, the table has at most `MAX_TABLE_SIZE` elements, and element
+and data segments (even empty ones) lie within the table and static memory.
 
 When modifying this part: validation verdicts are committed on chain; a rule change is
 a protocol change. Keep each rejection's reason name stable.
@@ -32,6 +34,9 @@ from .syscalls_abi import SYSCALL_SIGNATURES, VARA_ONLY
 _REFERENCE_OPS = frozenset({0x25, 0x26, 0x1C, 0xD0, 0xD1, 0xD2})
 ENTRY_POINTS = ("init", "handle", "handle_reply", "handle_signal", "state", "metahash")
 STACK_END_EXPORT = "__gear_stack_end"
+# Elements of the module's table; instantiation allocates all of them, so an unbounded
+# size would make whether it succeeds depend on the machine's memory.
+MAX_TABLE_SIZE = 1 << 16
 
 
 class CodeError(ValueError):
@@ -128,6 +133,22 @@ def validate(code: bytes) -> CodeInfo:
                 f"element segment #{i}: only active segments listing "
                 "function indices for table 0 are supported",
             )
+    # Instantiation must not fail: without the checks below it would trap when the
+    # program is created, on every node (tests/fuzz/test_regressions_wasm.py).
+    table_size = info.table_limits[0][0] if info.table_limits else 0
+    if table_size > MAX_TABLE_SIZE:
+        raise CodeError(
+            "TableSizeLimit", f"the table has {table_size} elements; at most {MAX_TABLE_SIZE}"
+        )
+    for i, (offset, count) in enumerate(info.elements):
+        if offset is None:
+            raise CodeError("Codec", f"element segment #{i}: the offset must be a single i32.const")
+        if (offset & 0xFFFFFFFF) + count > table_size:
+            raise CodeError(
+                "ElementOutOfTable",
+                f"element segment #{i} ends at {(offset & 0xFFFFFFFF) + count}, beyond "
+                f"the table's {table_size} elements",
+            )
 
     # imports
     static_pages: int | None = None
@@ -139,7 +160,13 @@ def validate(code: bytes) -> CodeInfo:
         if imp.kind == wasm.KIND_MEMORY:
             if imp.name != "memory" or static_pages is not None:
                 raise CodeError("UnknownImport", f"{where}: the only memory import is env.memory")
-            static_pages = imp.limits[0]
+            static_pages, maximum = imp.limits
+            if maximum is not None and maximum < limits.MAX_PAGES:
+                raise CodeError(
+                    "InvalidMemoryMaximum",
+                    f"{where} declares a maximum of {maximum} pages; the node provides "
+                    f"memory of up to {limits.MAX_PAGES} pages (declare no maximum)",
+                )
         elif imp.kind == wasm.KIND_FUNC:
             expected = SYSCALL_SIGNATURES.get(imp.name)
             if expected is None:
@@ -239,7 +266,7 @@ def validate(code: bytes) -> CodeInfo:
             raise CodeError(
                 "GearStackOverlaps", f"data segment #{i} at {off:#x} overlaps the stack"
             )
-        if seg.size and off + seg.size > static_bytes:
+        if off + seg.size > static_bytes:  # even empty: instantiation checks the offset
             raise CodeError(
                 "EndAddressOutOfStaticMemory",
                 f"data segment #{i} ends at {off + seg.size:#x}, beyond static "

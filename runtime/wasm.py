@@ -95,7 +95,10 @@ class ModuleInfo:
     memories: list[tuple[int, int | None]] = field(default_factory=list)
     tables: int = 0
     table_types: list[int] = field(default_factory=list)  # element type of each table
+    table_limits: list[tuple[int, int | None]] = field(default_factory=list)
     element_flags: list[int] = field(default_factory=list)  # up to the first non-zero one
+    # (constant i32 offset or None, number of functions) of each flag-0 element segment
+    elements: list[tuple[int | None, int]] = field(default_factory=list)
     globals: list[Global] = field(default_factory=list)
     exports: list[Export] = field(default_factory=list)
     start: int | None = None
@@ -259,16 +262,18 @@ def parse(data: bytes) -> ModuleInfo:
                 info.table_types.append(reftype)
                 if reftype == 0x40:  # a table with an initializer (function references)
                     break
-                s.limits()
+                info.table_limits.append(s.limits())
         elif sid == SEC_ELEMENT:
             for _ in range(s.u32()):
                 flag = s.u32()
                 info.element_flags.append(flag)
                 if flag != 0:
                     break  # other encodings are rejected; no need to read further
-                _const_expr(s)
-                for _ in range(s.u32()):
+                offset = _const_expr(s)
+                count = s.u32()
+                for _ in range(count):
                     s.u32()
+                info.elements.append((offset, count))
         elif sid == SEC_MEMORY:
             info.memories = [s.limits() for _ in range(s.u32())]
         elif sid == SEC_GLOBAL:
