@@ -45,8 +45,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 MARKER = ".gexe-devnet"
 PASSWORD = "gexe-dev-network"  # throwaway keys of a local network
 DEFAULT_DIR = Path(".gexe-dev")
@@ -285,6 +283,8 @@ class ValidatorProc:
                 pass
 
     def call(self, method: str, *params: Any, timeout: float = 10.0) -> Any:
+        import httpx  # imported on use: `gexe --help` must stay fast
+
         body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
         r = httpx.post(self.rpc_url + "/", json=body, timeout=timeout)
         out = r.json()
@@ -657,6 +657,8 @@ password_file = "password.txt"
             )
         want_peers = 1 if len(self.procs) > 1 else 0
         head = int(self.w3.eth.block_number)
+
+        import httpx
 
         def ready() -> bool:
             for p in self.procs:
