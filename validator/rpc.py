@@ -94,7 +94,7 @@ class RpcDispatcher:
         """One HTTP body / WS message → the response bytes (None: notifications only)."""
         try:
             msg = json.loads(data)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # Recursion: deep nesting
             self.errors += 1
             return json.dumps(_error(None, PARSE_ERROR, "parse error")).encode()
         if isinstance(msg, list):
@@ -267,6 +267,8 @@ class RpcServer:
                 await self._http(stream, client)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
+        except Exception:  # one connection's failure must never end the server
+            log.exception("rpc connection failed", client=client)
 
     async def _http(self, stream: trio.SocketStream, client: str) -> None:
         buf = bytearray()

@@ -1,0 +1,71 @@
+"""Regression tests for the RPC server crash found while building the `rpc` fuzz target.
+
+`json.loads` raises RecursionError (not ValueError) on deeply nested input, so one POST
+of `[[[[…` (well under the 1 MiB body limit) escaped `RpcDispatcher.handle`, then the
+connection handler, then `trio.serve_listeners` — and, since the server runs in the
+validator's service nursery, stopped the whole validator. Now it is a -32700 parse
+error, and any exception left in one connection is logged without ending the server.
+"""
+
+from __future__ import annotations
+
+import json
+
+import trio
+from gexe.validator.rpc import PARSE_ERROR, RpcDispatcher, RpcServer, Session
+
+
+async def _echo(_s, *args, **kwargs):
+    return [list(args), kwargs]
+
+
+async def _post(port: int, body: bytes) -> bytes:
+    s = await trio.open_tcp_stream("127.0.0.1", port)
+    async with s:
+        await s.send_all(b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        out = b""
+        with trio.fail_after(10):
+            while chunk := await s.receive_some():
+                out += chunk
+    return out
+
+
+GOOD = b'{"jsonrpc":"2.0","id":7,"method":"echo","params":[1]}'
+
+
+async def test_deeply_nested_json_is_a_parse_error():
+    d = RpcDispatcher({"echo": _echo})
+    for deep in (b"[" * 100_000, b'{"a":' * 50_000, b"[" * 10_000 + b"]" * 10_000):
+        out = json.loads(await d.handle(deep, Session("t")))
+        assert out["error"]["code"] == PARSE_ERROR
+
+
+async def test_server_survives_deep_nesting_and_serves_the_next_request():
+    server = RpcServer(RpcDispatcher({"echo": _echo}), rate_limit=0)
+    async with trio.open_nursery() as n:
+        port = await n.start(server.serve, "127.0.0.1", 0)
+        bad = await _post(port, b"[" * 200_000)
+        assert bad.startswith(b"HTTP/1.1 200") and b"-32700" in bad
+        good = await _post(port, GOOD)
+        assert json.loads(good.split(b"\r\n\r\n", 1)[1]) == {
+            "jsonrpc": "2.0",
+            "id": 7,
+            "result": [[1], {}],
+        }
+        n.cancel_scope.cancel()
+
+
+class _Broken(RpcDispatcher):
+    async def handle(self, data, session):
+        if b"boom" in data:
+            raise RuntimeError("a bug below the dispatcher")
+        return await super().handle(data, session)
+
+
+async def test_a_failing_connection_does_not_end_the_server():
+    server = RpcServer(_Broken({"echo": _echo}), rate_limit=0)
+    async with trio.open_nursery() as n:
+        port = await n.start(server.serve, "127.0.0.1", 0)
+        assert await _post(port, b"boom") == b""  # closed without an answer
+        assert b'"result"' in await _post(port, GOOD)
+        n.cancel_scope.cancel()
