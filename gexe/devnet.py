@@ -1105,28 +1105,32 @@ password_file = "password.txt"
             return c
         from eth_abi import decode as abi_decode
 
-        from gexe.contracts.structs import BATCH_COMMITMENT_ABI
+        from gexe.contracts import topics_of
+        from gexe.contracts.structs import BATCH_COMMITMENT_ABI, batch_from_abi
 
         tx = self.w3.eth.get_transaction(tx_hash)
         r = self.w3.eth.get_transaction_receipt(tx_hash)
-        data = _b(tx["input"])
-        (batch, _sigs) = abi_decode([BATCH_COMMITMENT_ABI, "bytes[]"], data[4:])
-        block_hash, block_number, _prev, chains, codes = batch
-        transitions = [t for ch in chains for t in ch[0]]
-        messages = sum(len(t[6]) for t in transitions)
+        raw, _sigs = abi_decode([BATCH_COMMITMENT_ABI, "bytes[]"], _b(tx["input"])[4:])
+        batch = batch_from_abi(raw)
+        transitions = [t for ch in batch.chain_commitment for t in ch.transitions]
+        messages = sum(len(t.messages) for t in transitions)
+        topic = topics_of("Router")["BatchCommitted"]
         bh = b""
         for log in r["logs"]:
-            if log["address"].lower() == self.deployment.router.lower() and len(log["data"]) == 32:
+            if (
+                log["address"].lower() == self.deployment.router.lower()
+                and bytes(log["topics"][0]) == topic
+            ):
                 bh = bytes(log["data"])
         c = Commit(
             int(r["blockNumber"]),
             bytes(tx_hash),
             bh,
             int(r["gasUsed"]),
-            int(block_number),
+            batch.block_number,
             len(transitions),
             messages,
-            len(codes),
+            len(batch.code_commitments),
             str(tx["from"]),
         )
         self._commit_cache[bytes(tx_hash)] = c

@@ -45,6 +45,7 @@ def test_example_programs_are_validated_on_chain(net: DevNet, examples: Examples
         assert verdict.code_id == code_id(programs.path(name).read_bytes())
         commit = net.commit_of(verdict.tx_hash)
         assert commit.codes >= 1 and commit.gas_used > 0
+        assert len(commit.batch_hash) == 32 and commit.batch_hash != bytes(32)
         # the committing transaction came from the sequencer's validator key
         assert commit.sender == net.procs[0].address
 
