@@ -63,7 +63,7 @@ def add_chain_options(p: argparse.ArgumentParser, *, signer: bool) -> None:
         "--rpc",
         default=None,
         metavar="URL",
-        help=f"Ethereum JSON-RPC URL (default: $GEXE_RPC or {DEFAULT_RPC})",
+        help=f"Ethereum JSON-RPC URL (default: $GEXE_ETH_RPC or {DEFAULT_RPC})",
     )
     g.add_argument(
         "--router",
@@ -297,7 +297,8 @@ def chain_errors(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.
 
 
 def rpc_url(args: argparse.Namespace) -> str:
-    return getattr(args, "rpc", None) or os.environ.get("GEXE_RPC") or DEFAULT_RPC
+    # not GEXE_RPC: GEXE_<SECTION>_* variables are node-config overrides ([rpc] is a section)
+    return getattr(args, "rpc", None) or os.environ.get("GEXE_ETH_RPC") or DEFAULT_RPC
 
 
 def router_address(args: argparse.Namespace) -> str:

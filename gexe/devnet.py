@@ -716,7 +716,7 @@ password_file = "password.txt"
         import_key(home / "keystore", self.users[0].key, PASSWORD, scrypt_n=2**4)
         (self.dir / "env.sh").write_text(
             "# source me: the gexe chain commands then use this dev network and user 1's key\n"
-            f"export GEXE_RPC={self.anvil.url}\n"
+            f"export GEXE_ETH_RPC={self.anvil.url}\n"
             f"export GEXE_ROUTER={self.deployment.router}\n"
             f"export GEXE_KEYSTORE={home / 'keystore'}\n"
         )

@@ -145,7 +145,7 @@ def net_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
 
 @pytest.fixture
 def net(net_module: Net, monkeypatch: pytest.MonkeyPatch) -> Iterator[Net]:
-    for var in ("GEXE_RPC", "GEXE_ROUTER", "GEXE_KEYSTORE", "GEXE_DEBUG"):
+    for var in ("GEXE_ETH_RPC", "GEXE_ROUTER", "GEXE_KEYSTORE", "GEXE_DEBUG"):
         monkeypatch.delenv(var, raising=False)
     w3 = net_module.w3
     snapshot = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
@@ -687,7 +687,7 @@ def test_account_without_eth(net: Net, capsys: pytest.CaptureFixture[str], tmp_p
 
 def test_subprocess_end_to_end(net: Net) -> None:
     mirror = net.program()
-    env = dict(os.environ, GEXE_RPC=net.anvil.url, GEXE_ROUTER=net.deployment.router)
+    env = dict(os.environ, GEXE_ETH_RPC=net.anvil.url, GEXE_ROUTER=net.deployment.router)
     env.pop("GEXE_DEBUG", None)
     p = subprocess.run(
         [sys.executable, "-m", "gexe", "program", "state", mirror.address, "--json"],
