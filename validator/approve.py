@@ -6,8 +6,9 @@ sequencer wants signed. The validator rebuilds that batch from its own results
 
 - `Approve`: the digests match; the `ApproveBatch` to gossip (the signature is the
   Router's EIP-712 signature over the digest);
-- `Refuse`: the digests differ, or the request asks for a second digest for a pair we
-  already signed — never signed, logged with the reason;
+- `Refuse`: the digests differ, the request asks for a second digest for a pair we
+  already signed, or we are not elected in the current era — never signed, logged with
+  the reason;
 - `Pending`: the block or the previous batch is not known here yet (we are behind); kept
   and retried after each processed block, then dropped after `max_age` blocks.
 
@@ -62,6 +63,7 @@ class Approver:
         router: str,
         current_era: Callable[[], int],
         *,
+        elected: Callable[[], bool] = lambda: True,
         max_pending: int = 64,
         max_age: int = 32,
     ) -> None:
@@ -71,6 +73,7 @@ class Approver:
         self.chain_id = chain_id
         self.router = router
         self.current_era = current_era
+        self.elected = elected
         self.max_pending = max_pending
         self.max_age = max_age
         self.signed: OrderedDict[tuple[bytes, bytes], bytes] = OrderedDict()  # pair → digest
@@ -79,6 +82,9 @@ class Approver:
         self.refused = 0
 
     def request(self, req: RequestBatchValidation) -> Decision:
+        if not self.elected():
+            self.refused += 1
+            return Refuse("this validator is not in the current era's set")
         pair = (req.previous_batch_hash, req.block_hash)
         done = self.signed.get(pair)
         if done is not None:

@@ -351,6 +351,15 @@ class ValidatorService:
                 self.metrics.peers.set(len(svc.connected_peers()))
                 await trio.sleep(1.0)
 
+    def _elected(self) -> bool:
+        """In the current era's set (before the first era read: assume so, the Router
+        rejects signatures from outside the set anyway)."""
+        if self.signer is None:
+            return False
+        return not self.validator_set or (
+            bytes.fromhex(self.signer.address[2:]) in self.validator_set
+        )
+
     def _update_lag(self) -> None:
         if self.observer and self.observer.chain_head is not None:
             self.metrics.chain_head.set(self.observer.chain_head)
@@ -470,6 +479,7 @@ class ValidatorService:
                     self.chain_id,
                     self.router,
                     lambda: self.era or 0,
+                    elected=self._elected,
                 )
                 await nursery.start(self._run_gossip)
             for factory in self.role_factories:

@@ -269,3 +269,24 @@ def test_content_pointer_survives_restart_and_revert(tmp_path: Path) -> None:
         assert c.book.build(ZERO_HASH, want.block_hash) is None
     finally:
         c.close()
+
+
+def test_a_validator_outside_the_current_set_does_not_sign(chain: Chain) -> None:
+    setup_ping(chain)
+    last = chain.block(QueueMessage(pid(0), mid(1), USER, b"PING"))
+    acct = Account.create()
+    member = [False]
+    ap = Approver(
+        chain.book,
+        bytes(acct.key),
+        bytes.fromhex(acct.address[2:]),
+        CHAIN_ID,
+        ROUTER,
+        lambda: 2,
+        elected=lambda: member[0],
+    )
+    req = request_for(chain, ZERO_HASH, last.hash)
+    d = ap.request(req)
+    assert isinstance(d, Refuse) and "not in the current era" in d.reason
+    member[0] = True
+    assert isinstance(ap.request(req), Approve)
