@@ -11,7 +11,8 @@ Two layers:
   the connection then carries JSON-RPC messages plus subscription notifications.
 
 Limits: request body (and WS message) size `max_request_bytes` (413 / -32600 beyond),
-batches of at most `MAX_BATCH` calls, and a token bucket per client address of
+batches of at most `MAX_BATCH` calls, JSON nested at most `MAX_JSON_DEPTH` levels
+(-32700 beyond), and a token bucket per client address of
 `rate_limit` requests per second (429 / -32005 when empty; 0 = unlimited).
 
 Methods (see `ValidatorApi`): `program_calculateReplyForHandle`, `program_state`,
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -51,6 +53,13 @@ INTERNAL_ERROR = -32603
 RATE_LIMITED = -32005
 MAX_BATCH = 100
 MAX_HEAD = 16 * 1024
+# Deepest JSON nesting parsed. The C JSON parser recurses once per level and only the
+# interpreter's recursion limit stops it — which py_ecc (imported by the eth libraries)
+# raises to 100,000, so `[[[[…` in a 1 MiB body overflowed the C stack and killed the
+# process (tests/fuzz/test_regressions_rpc.py). Requests need about 5 levels.
+MAX_JSON_DEPTH = 64
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
 
 class RpcFailure(Exception):
@@ -93,7 +102,7 @@ class RpcDispatcher:
     async def handle(self, data: bytes, session: Session) -> bytes | None:
         """One HTTP body / WS message → the response bytes (None: notifications only)."""
         try:
-            msg = json.loads(data)
+            msg = _parse_json(data)
         except (ValueError, UnicodeDecodeError, RecursionError):  # Recursion: deep nesting
             self.errors += 1
             return json.dumps(_error(None, PARSE_ERROR, "parse error")).encode()
@@ -152,6 +161,18 @@ class RpcDispatcher:
                 else _error(id_, INTERNAL_ERROR, f"internal error: {type(e).__name__}")
             )
         return None if notification else {"jsonrpc": "2.0", "id": id_, "result": result}
+
+
+def _parse_json(data: bytes) -> Any:
+    """`json.loads`, refusing (ValueError) nesting deeper than MAX_JSON_DEPTH first."""
+    text = data.decode(json.detect_encoding(data), "surrogatepass")  # as json.loads does
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH:  # else it cannot be too deep
+        depth = 0
+        for c in _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)):
+            depth = depth + 1 if c in "[{" else depth - 1
+            if depth > MAX_JSON_DEPTH:
+                raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return json.loads(text)
 
 
 def _valid_id(v: Any) -> bool:

@@ -1,15 +1,24 @@
-"""Regression tests for the RPC server crash found while building the `rpc` fuzz target.
+"""Regression tests for two ways one unauthenticated RPC request stopped a validator.
 
-`json.loads` raises RecursionError (not ValueError) on deeply nested input, so one POST
-of `[[[[…` (well under the 1 MiB body limit) escaped `RpcDispatcher.handle`, then the
-connection handler, then `trio.serve_listeners` — and, since the server runs in the
-validator's service nursery, stopped the whole validator. Now it is a -32700 parse
-error, and any exception left in one connection is logged without ending the server.
+1. Found while building the `rpc` fuzz target: `json.loads` raises RecursionError (not
+   ValueError) on deeply nested input, so one POST of `[[[[…` (well under the 1 MiB body
+   limit) escaped `RpcDispatcher.handle`, the connection handler and
+   `trio.serve_listeners` — and, the server running in the validator's service nursery,
+   stopped the whole validator. Now it is a -32700 parse error, and an exception left in
+   one connection is logged without ending the server.
+2. Found by the `rpc` fuzz target (a segfault of the fuzzing process): in a validator
+   the interpreter's recursion limit is 100,000, because py_ecc (imported by the
+   Ethereum libraries) raises it, so the C JSON parser recursed 100,000 levels deep
+   for a 100 KB body and overflowed the C stack: SIGSEGV, the validator gone. Nesting
+   beyond `MAX_JSON_DEPTH` is now refused before parsing.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import textwrap
 
 import trio
 from gexe.validator.rpc import PARSE_ERROR, RpcDispatcher, RpcServer, Session
@@ -69,3 +78,37 @@ async def test_a_failing_connection_does_not_end_the_server():
         assert await _post(port, b"boom") == b""  # closed without an answer
         assert b'"result"' in await _post(port, GOOD)
         n.cancel_scope.cancel()
+
+
+def test_deep_nesting_cannot_overflow_the_c_stack_of_a_validator_process():
+    # Run where a validator runs: after importing the service (and so py_ecc), with the
+    # recursion limit it leaves. Before the fix this process died of SIGSEGV.
+    script = textwrap.dedent(
+        """
+        import json, sys, trio
+        import gexe.validator.service
+        from gexe.validator.rpc import RpcDispatcher, Session
+        assert sys.getrecursionlimit() >= 100_000, sys.getrecursionlimit()
+        d = RpcDispatcher({})
+        for body in (b"[" * 500_000, b"[" * 100_000 + b"]" * 100_000, ("[" * 200_000).encode("utf-16")):
+            out = json.loads(trio.run(d.handle, body, Session("t")))
+            print(out["error"]["code"])
+        """
+    )
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.split() == ["-32700"] * 3
+
+
+async def test_nesting_up_to_the_limit_still_parses():
+    from gexe.validator.rpc import MAX_JSON_DEPTH
+
+    d = RpcDispatcher({"echo": _echo})
+    deep = "[" * (MAX_JSON_DEPTH - 2) + "]" * (MAX_JSON_DEPTH - 2)
+    body = '{"jsonrpc":"2.0","id":1,"method":"echo","params":[' + deep + ', "[[[[{{{{"]}'
+    out = json.loads(await d.handle(body.encode(), Session("t")))
+    assert out["result"][0][1] == "[[[[{{{{"
+    too_deep = body.replace(deep, "[" + deep + "]" * 2)
+    assert json.loads(await d.handle(too_deep.encode(), Session("t")))["error"]["code"] == (
+        PARSE_ERROR
+    )
