@@ -62,6 +62,13 @@ def _uint(v: Any, name: str) -> int:
     return v
 
 
+def _block_number(v: Any) -> int:
+    n = _uint(v, "block")
+    if n >= 1 << 64:  # block numbers are u64 in the store's keys
+        raise invalid_params("block out of range")
+    return n
+
+
 class Hub:
     """Subscriptions: each has a kind, a filter and a sender; slow ones are dropped."""
 
@@ -195,7 +202,7 @@ class ValidatorApi:
             return self.compute.head, self.compute.state
         store = self.compute.store
         rec = (
-            store.block_by_number(_uint(block, "block"))
+            store.block_by_number(_block_number(block))
             if not (isinstance(block, str) and len(block) == 66)
             else store.block(_bytes(block, "block", (32,)))
         )
@@ -261,7 +268,7 @@ class ValidatorApi:
             elif isinstance(block, str) and len(block) == 66:
                 rec = store.block(_bytes(block, "block", (32,)))
             else:
-                rec = store.block_by_number(_uint(block, "block"))
+                rec = store.block_by_number(_block_number(block))
             if rec is None:
                 return None
             return self.compute.result(rec)

@@ -112,3 +112,33 @@ async def test_nesting_up_to_the_limit_still_parses():
     assert json.loads(await d.handle(too_deep.encode(), Session("t")))["error"]["code"] == (
         PARSE_ERROR
     )
+
+
+def test_block_number_beyond_u64_is_invalid_params():
+    # Found by the rpc fuzz target: `block_result` / `program_state` with a block number
+    # of 2**64 or more raised ValueError from the store's key encoding, answered as
+    # -32603 internal error with a logged traceback.
+    from fuzz.rpc_target import ApiFixture
+
+    fx = ApiFixture()
+    try:
+
+        async def call(method, *params):
+            async with trio.open_nursery() as n:
+                d = RpcDispatcher(fx.api(n).methods())
+                body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
+                out = await d.handle(json.dumps(body).encode(), Session("t"))
+                n.cancel_scope.cancel()
+            return json.loads(out)
+
+        pid = "0x" + fx.pids[0].hex()
+        for method, params in (
+            ("block_result", (2**64,)),
+            ("block_result", (hex(2**70),)),
+            ("program_state", (pid, 2**64)),
+        ):
+            assert trio.run(call, method, *params)["error"]["code"] == -32602
+        assert trio.run(call, "block_result", 2**64 - 1)["result"] is None
+        assert trio.run(call, "program_state", pid, 103)["result"]["block"] == 103
+    finally:
+        fx.close()
