@@ -64,6 +64,13 @@ class Trap(Stop):
         self.payload = payload
 
 
+def memory_view(base: int, size: int) -> memoryview:
+    """A writable byte view of `size` bytes at address `base` (a WASM memory)."""
+    if not size:
+        return memoryview(bytearray())
+    return memoryview((ctypes.c_char * size).from_address(base)).cast("B")
+
+
 def backend_error(what: str) -> Trap:
     return Trap(codes.ERR_BACKEND, what)
 
@@ -101,15 +108,18 @@ class HostContext:
     value_sent: int = 0
     wakes: list[tuple[bytes, int]] = field(default_factory=list)
     debug: list[str] = field(default_factory=list)
-    # memory access
+    # memory access: `view` is a byte memoryview of the whole memory (no foreign call
+    # per access); base address and size are kept next to it
     base: int = 0
     size: int = 0
+    view: memoryview = memoryview(b"")
     ctx_ptr: object = None
 
     def refresh_memory(self) -> None:
         data = native.memory_data(self.ctx_ptr, self.mem_ref)
         self.base = ctypes.cast(data, ctypes.c_void_p).value or 0
         self.size = native.memory_data_size(self.ctx_ptr, self.mem_ref)
+        self.view = memory_view(self.base, self.size)
 
     # -- gas
     #
@@ -136,13 +146,14 @@ class HostContext:
         ptr &= U32
         if ptr + n > self.size:
             raise backend_error(f"memory access out of bounds: {n} bytes at {ptr:#x}")
-        return ctypes.string_at(self.base + ptr, n)
+        return bytes(self.view[ptr : ptr + n])
 
     def write(self, ptr: int, data: bytes) -> None:
         ptr &= U32
-        if ptr + len(data) > self.size:
-            raise backend_error(f"memory access out of bounds: {len(data)} bytes at {ptr:#x}")
-        native.memmove(self.base + ptr, data, len(data))
+        n = len(data)
+        if ptr + n > self.size:
+            raise backend_error(f"memory access out of bounds: {n} bytes at {ptr:#x}")
+        self.view[ptr : ptr + n] = data
 
     def write_err(self, ptr: int, err: int) -> None:
         self.write(ptr, err.to_bytes(4, "little"))

@@ -487,7 +487,7 @@ class Processor:
     def _apply(self, p: _Program, msg: Message, out: Outcome, block: BlockInfo) -> None:
         st = p.state
         charge = min(st.executable_balance, out.gas_burned * limits.VALUE_PER_GAS)
-        p.set(executable_balance=st.executable_balance - charge)
+        st.executable_balance -= charge
         if out.status == "trap":
             if msg.kind == Kind.INIT:
                 p.set(status=Status.TERMINATED, inheritor=msg.source)
@@ -496,7 +496,7 @@ class Processor:
             return
 
         credit = msg.value if msg.context is None else 0
-        p.set(balance=p.state.balance + credit - out.value_sent)
+        st.balance += credit - out.value_sent
         if out.dirty_pages:
             for gp, content in out.dirty_pages.items():
                 p.pages[gp] = self.storage.write(content)

@@ -57,6 +57,7 @@ from .storage import Storage, read_required
 _OUT_OF_FUEL = wasmtime.TrapCode.OUT_OF_FUEL.value
 _STACK_OVERFLOW = wasmtime.TrapCode.STACK_OVERFLOW.value
 _ENTRIES = ("init", "handle", "handle_reply")
+_NO_CONTEXT = Context()
 _ENV, _MEMORY = b"env", b"memory"
 _EXTERN_MEMORY = ffi.WASMTIME_EXTERN_MEMORY.value
 _EXTERN_FUNC = ffi.WASMTIME_EXTERN_FUNC.value
@@ -196,6 +197,7 @@ class ProgramSession:
         self.n_pages = len(pages)
         mem_pages = max([info.static_pages, *(p + 1 for p in allocations)])
         self._pool = pool
+        self._view = memoryview(b"")
         slot = pool.take(mem_pages) if pool else _Slot(engine, mem_pages)
         self._slot: _Slot | None = slot
         self.ctx_ptr = ctx = slot.ctx
@@ -235,6 +237,7 @@ class ProgramSession:
                     self.entries[name] = ctypes.byref(out.of.func)
             self.persist_from = (info.stack_end or 0) * limits.WASM_PAGE
             self._base, self._size = base, size = slot.memory()
+            self._view = host.memory_view(base, size)
             for gp, h in pages.items():
                 off = gp * limits.GEAR_PAGE
                 if off < self.persist_from or off + limits.GEAR_PAGE > size:
@@ -266,6 +269,7 @@ class ProgramSession:
     def close(self) -> None:
         slot, self._slot = self._slot, None
         if slot is not None:
+            self._view = memoryview(b"")  # the slot's memory is the next session's
             self.entries = {}
             self._externs = []
             if self._pool is not None and self._ok:
@@ -301,7 +305,7 @@ class ProgramSession:
         budget = gas_limit - fixed
         ctx = self.ctx_ptr
         native.set_fuel(ctx, budget)
-        mctx = msg.context or Context()
+        mctx = msg.context or _NO_CONTEXT
         c = HostContext(
             mem_ref=self.mem_ref,
             message=msg,
@@ -318,7 +322,7 @@ class ProgramSession:
             gas_limit=budget,
         )
         c.ctx_ptr = ctx
-        c.base, c.size = self._base, self._size
+        c.base, c.size, c.view = self._base, self._size, self._view
         size_before = c.size
 
         tls.ctx = c
@@ -390,7 +394,7 @@ class ProgramSession:
                 msg, pid, burned, fault.code, fault.explanation, fault.payload, c.debug
             )
 
-        self._base, self._size = c.base, c.size  # `alloc` may have grown memory
+        self._base, self._size, self._view = c.base, c.size, c.view  # `alloc` may grow it
         dirty = self._collect_dirty(c.base, c.size)
         store_cost = limits.PAGE_STORE_GAS * len(dirty)
         if gas_burned + store_cost > gas_limit:
@@ -492,6 +496,7 @@ class ProgramSession:
     def _rollback(self, size_before: int) -> None:
         """Put persistent memory back as it was before the failed message."""
         self._base, self._size = base, size = self._mem()
+        self._view = host.memory_view(base, size)
         start = self.persist_from
         n = min(self._shadow_len, size - start)
         native.memmove(base + start, self._shadow_addr, n)
