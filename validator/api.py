@@ -165,6 +165,9 @@ class ValidatorApi:
         store = self.compute.store
 
         def run() -> dict[str, Any]:
+            # Ethereum cannot send this much value (balances are u128, ETH supply far less)
+            if load_state(store, state.programs[pid]).balance + val >= 1 << 128:
+                raise RpcFailure(-32000, "value would overflow the program's u128 balance")
             if self._query_executor is None:
                 self._query_executor = Executor()
             mid = blake2b256(b"rpc-query", os.urandom(16))

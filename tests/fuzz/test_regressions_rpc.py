@@ -142,3 +142,28 @@ def test_block_number_beyond_u64_is_invalid_params():
         assert trio.run(call, "program_state", pid, 103)["result"]["block"] == 103
     finally:
         fx.close()
+
+
+def test_query_value_overflowing_the_balance_is_refused():
+    # Found by the rpc fuzz target: program_calculateReplyForHandle with value 2**128 - 1
+    # to a program holding value overflowed the u128 balance while encoding the state
+    # (OverflowError → -32603 internal error with a logged traceback).
+    from fuzz.rpc_target import USER, ApiFixture
+
+    fx = ApiFixture()
+    try:
+
+        async def query(value):
+            async with trio.open_nursery() as n:
+                d = RpcDispatcher(fx.api(n).methods())
+                params = ["0x" + USER.hex(), "0x" + fx.pids[0].hex(), "0x50494e47", value]
+                body = {"jsonrpc": "2.0", "id": 1, "method": "program_calculateReplyForHandle"}
+                out = await d.handle(json.dumps({**body, "params": params}).encode(), Session("t"))
+                n.cancel_scope.cancel()
+            return json.loads(out)
+
+        err = trio.run(query, 2**128 - 1)["error"]
+        assert err["code"] == -32000 and "overflow" in err["message"]
+        assert trio.run(query, 7)["result"]["payload"] == "0x" + b"PONG".hex()
+    finally:
+        fx.close()
