@@ -223,6 +223,17 @@ async def _linger(stream: trio.SocketStream, limit: int) -> None:
             drained += len(chunk)
 
 
+_DISCONNECTS = (trio.BrokenResourceError, trio.ClosedResourceError, trio_websocket.ConnectionClosed)
+
+
+def _disconnected(e: Exception) -> bool:
+    """The peer went away or broke the protocol (also inside a nursery's exception group,
+    e.g. a WebSocket closed during its handshake): nothing to log."""
+    if isinstance(e, ExceptionGroup):
+        return e.split(_DISCONNECTS)[1] is None
+    return isinstance(e, _DISCONNECTS)
+
+
 class _Replay(trio.abc.Stream):
     """A stream that first yields bytes already read (the HTTP head), then the socket."""
 
@@ -286,10 +297,9 @@ class RpcServer:
         try:
             async with stream:
                 await self._http(stream, client)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        except Exception:  # one connection's failure must never end the server
-            log.exception("rpc connection failed", client=client)
+        except Exception as e:  # one connection's failure must never end the server
+            if not _disconnected(e):
+                log.exception("rpc connection failed", client=client)
 
     async def _http(self, stream: trio.SocketStream, client: str) -> None:
         buf = bytearray()
