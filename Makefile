@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-quick lint fmt demo dev dev-smoke programs programs-check contracts contracts-check bench bench-quick clean
+.PHONY: setup test test-quick lint fmt demo dev dev-smoke programs programs-check contracts contracts-check bench bench-quick fuzz fuzz-quick clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -67,5 +67,19 @@ bench: setup
 bench-quick: setup
 	$(PY) bench/run_all.py --quick
 
+# Soak-mode fuzzing of the hostile-input surfaces (RELIABILITY.md): FUZZ_CASES per
+# target (WASM validation, syscalls, gossip decoding, RPC dispatcher, RPC HTTP layer),
+# coverage-guided with atheris when it installs, else Hypothesis. Prints JSON (also in
+# fuzz/results/latest.json); exits 1 on any crash, its input saved in fuzz/crashes/.
+FUZZ_CASES ?= 10000
+
+fuzz: setup
+	@$(PY) -c "import atheris" 2>/dev/null || $(PY) -m pip install -q atheris \
+	  || echo "atheris did not install: fuzzing with Hypothesis"
+	$(PY) fuzz/run.py --target all --cases $(FUZZ_CASES) --out fuzz/results/latest.json
+
+fuzz-quick: setup
+	$(PY) fuzz/run.py --target all --cases 1000
+
 clean:
-	rm -rf build dist *.egg-info programs/target bench/results .pytest_cache
+	rm -rf build dist *.egg-info programs/target bench/results fuzz/results .pytest_cache
