@@ -314,6 +314,9 @@ class RpcServer:
                 buf += chunk
         if scope.cancelled_caught:
             return
+        if end > MAX_HEAD:  # the whole head came in one read
+            await stream.send_all(http1.response(431, b"request head too large\n"))
+            return
         try:
             req = http1.parse_head(bytes(buf[:end]))
         except http1.HttpError as e:
