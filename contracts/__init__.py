@@ -8,7 +8,17 @@ a trio JSON-RPC client and the anvil dev-chain launcher. Imports nothing else fr
 
 from .anvil import Anvil, AnvilNotFound, AnvilStartError, find_anvil, start_anvil
 from .artifacts import Artifact, DecodedError, artifact_names, decode_error, load_artifact
-from .bindings import ContractRevert, Mirror, Router, Staking, WrappedVara, transact
+from .bindings import (
+    ContractRevert,
+    EraInfo,
+    Mirror,
+    OperatorInfo,
+    Router,
+    Slasher,
+    Staking,
+    WrappedVara,
+    transact,
+)
 from .client import EthClient, RpcError
 from .deploy import (
     WVARA_UNIT,
@@ -31,6 +41,14 @@ from .eip712 import (
     signatures_in_set_order,
     typed_data,
 )
+from .equivocation import (
+    EquivocationProof,
+    NotAnEquivocation,
+    SignedBatchHeader,
+    equivocation_proof,
+    equivocation_signer,
+    proof_key,
+)
 from .events import (
     DecodedLog,
     LogDecoder,
@@ -43,6 +61,7 @@ from .hashing import (
     EMPTY_ARRAY_HASH,
     batch_hash,
     chain_commitment_hash,
+    chain_commitments_hash,
     code_commitment_hash,
     code_id,
     eth_message_id,
@@ -86,15 +105,21 @@ __all__ = [
     "DecodedError",
     "DecodedLog",
     "Deployment",
+    "EraInfo",
+    "EquivocationProof",
     "EthClient",
     "LogDecoder",
     "Message",
     "Mirror",
     "NetworkConfig",
+    "NotAnEquivocation",
     "Operator",
+    "OperatorInfo",
     "ReplyDetails",
     "Router",
     "RpcError",
+    "SignedBatchHeader",
+    "Slasher",
     "Staking",
     "StateTransition",
     "ValueClaim",
@@ -103,6 +128,7 @@ __all__ = [
     "batch_digest",
     "batch_hash",
     "chain_commitment_hash",
+    "chain_commitments_hash",
     "code_commitment_hash",
     "code_id",
     "decode_code_upload",
@@ -111,6 +137,8 @@ __all__ = [
     "deploy",
     "deploy_network",
     "domain_separator",
+    "equivocation_proof",
+    "equivocation_signer",
     "eth_message_id",
     "event_topic",
     "find_anvil",
@@ -118,6 +146,7 @@ __all__ = [
     "message_hash",
     "mirror_code_hash",
     "program_id",
+    "proof_key",
     "recover_signer",
     "register_validators",
     "sign_batch",

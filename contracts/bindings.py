@@ -23,6 +23,7 @@ from web3.logs import DISCARD
 from web3.types import TxParams, TxReceipt
 
 from .artifacts import DecodedError, decode_error, load_artifact
+from .equivocation import EquivocationProof
 from .structs import BatchCommitment, to_abi
 
 T = TypeVar("T")
@@ -154,6 +155,34 @@ class WrappedVara(Binding):
         return self.send(holder, "approve", spender, amount)
 
 
+@dataclass(frozen=True)
+class OperatorInfo:
+    """`Staking.operator(account)`: `release_era` is when the unbonding sum can be withdrawn
+    (0 when nothing unbonds); `excluded` = left out of elections after a slash."""
+
+    signer: str
+    stake: int
+    unbonding: int
+    release_era: int
+    excluded: bool
+
+
+@dataclass(frozen=True)
+class EraInfo:
+    """`Router.eraInfo(index)`: the era's validator-set blob, total stake, start and reward
+    pool (all zero for an era not started yet)."""
+
+    validators_pointer: str
+    total_stake: int
+    start_block: int
+    start_timestamp: int
+    reward_pool: int
+
+
+def _pairs(addresses: Sequence[str], amounts: Sequence[int]) -> list[tuple[str, int]]:
+    return [(to_checksum_address(a), int(w)) for a, w in zip(addresses, amounts, strict=True)]
+
+
 class Staking(Binding):
     def __init__(self, w3: Web3, address: str) -> None:
         super().__init__(w3, address, "Staking")
@@ -162,10 +191,41 @@ class Staking(Binding):
         return self.send(operator, "deposit", amount)
 
     def register_validator(self, operator: LocalAccount, signer: str) -> TxReceipt:
+        """Register or rotate the signing address (the new one counts from the next era)."""
         return self.send(operator, "registerValidator", signer)
+
+    def unbond(self, operator: LocalAccount, amount: int) -> TxReceipt:
+        return self.send(operator, "unbond", amount)
+
+    def withdraw(self, operator: LocalAccount) -> TxReceipt:
+        """Withdraw the unbonding sum (reverts `StillBonding(releaseEra)` before its era)."""
+        return self.send(operator, "withdraw")
+
+    def operator(self, account: str) -> OperatorInfo:
+        signer, stake, unbonding, release, excluded = self.call("operator", account)
+        return OperatorInfo(to_checksum_address(signer), stake, unbonding, release, excluded)
+
+    def operator_of_signer(self, signer: str) -> str:
+        return to_checksum_address(self.call("operatorOfSigner", signer))
+
+    def current_era(self) -> int:
+        return int(self.call("currentEra"))
+
+    def unbonding_eras(self) -> int:
+        return int(self.call("unbondingEras"))
 
     def elected(self) -> list[tuple[str, int]]:
         return [(to_checksum_address(s), int(w)) for s, w in self.call("electedValidators")]
+
+    def era_operators(self, era: int) -> list[tuple[str, int]]:
+        """Era `era`'s operators and snapshotted stakes, in validator-set order."""
+        return _pairs(*self.call("eraOperators", era))
+
+    def era_stake_of(self, era: int, operator: str) -> int:
+        return int(self.call("eraStakeOf", era, operator))
+
+    def readmit(self, owner: LocalAccount, operator: str) -> TxReceipt:
+        return self.send(owner, "readmit", operator)
 
 
 class Router(Binding):
@@ -182,8 +242,42 @@ class Router(Binding):
         return to_checksum_address(self.call("mirrorImpl"))
 
     def validators(self) -> list[tuple[str, int]]:
-        signers, stakes = self.call("validators")
-        return [(to_checksum_address(s), int(w)) for s, w in zip(signers, stakes, strict=True)]
+        """The current era's set [(signer, stake)] in set order."""
+        return _pairs(*self.call("validators"))
+
+    def era_validators(self, era: int) -> list[tuple[str, int]]:
+        """Era `era`'s set [(signer, stake)] in set order: who signs batches of its blocks."""
+        return _pairs(*self.call("eraValidators", era))
+
+    def era_index(self) -> int:
+        return int(self.call("eraIndex"))
+
+    def era_of_block(self, block_number: int) -> int:
+        """The era whose set signs a batch for `block_number` (0: before the first era)."""
+        return int(self.call("eraOfBlock", block_number))
+
+    def era_info(self, era: int) -> EraInfo:
+        pointer, total, start_block, start_ts, pool = self.call("eraInfo", era)
+        return EraInfo(to_checksum_address(pointer), total, start_block, start_ts, pool)
+
+    def era_grace_blocks(self) -> int:
+        return int(self.call("eraGraceBlocks"))
+
+    def era_closed(self, era: int) -> bool:
+        return bool(self.call("eraClosed", era))
+
+    def pending_rewards(self, operator: str, era: int) -> int:
+        return int(self.call("pendingRewards", operator, era))
+
+    def rewards_claimed(self, operator: str, era: int) -> bool:
+        return bool(self.call("rewardsClaimed", operator, era))
+
+    def rewards_outstanding(self) -> int:
+        return int(self.call("rewardsOutstanding"))
+
+    def claim_rewards(self, operator: LocalAccount, eras: Sequence[int]) -> TxReceipt:
+        """Claim the operator's share of each closed era in `eras` (paid in WVARA)."""
+        return self.send(operator, "claimRewards", list(eras))
 
     def request_code_validation(
         self, sender: LocalAccount, code_id: bytes, code: bytes
@@ -238,6 +332,28 @@ class Router(Binding):
         gas: int | None = None,
     ) -> TxReceipt:
         return self.send(sender, "commitBatch", to_abi(batch), list(signatures), gas=gas)
+
+
+class Slasher(Binding):
+    def __init__(self, w3: Web3, address: str) -> None:
+        super().__init__(w3, address, "Slasher")
+
+    def report_equivocation(self, reporter: LocalAccount, proof: EquivocationProof) -> TxReceipt:
+        """Submit an equivocation proof (`equivocation.equivocation_proof`); the reporter gets
+        `reporterRewardFraction` of what is slashed."""
+        return self.send(reporter, "reportEquivocation", *proof.args())
+
+    def proof_used(self, key: bytes) -> bool:
+        return bool(self.call("proofUsed", key))
+
+    def slash_fraction(self) -> int:
+        return int(self.call("slashFraction"))
+
+    def reporter_reward_fraction(self) -> int:
+        return int(self.call("reporterRewardFraction"))
+
+    def treasury(self) -> str:
+        return to_checksum_address(self.call("treasury"))
 
 
 class Mirror(Binding):

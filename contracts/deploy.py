@@ -1,9 +1,11 @@
 """Deploy and wire a gexe network's contracts, register validators, start the first era.
 
-Order: WrappedVara(owner) → Staking(owner, wvara, ...) → Router(owner, wvara, staking,
-eraLength) → Mirror(router) implementation → Router.setMirror(impl). Validators: the owner
-mints WVARA to each operator, the operator approves Staking, deposits and registers its
-signing address; then the owner starts era 1, which snapshots the elected set.
+Order: WrappedVara(owner) → Staking(owner, wvara, unbondingEras, minStake, maxValidators) →
+Router(owner, wvara, staking, eraLength, eraGraceBlocks) → Staking.setRouter(router) →
+Mirror(router) implementation → Router.setMirror(impl) → Slasher(owner, router,
+slashFraction, reporterRewardFraction, treasury) → Staking.setSlasher(slasher). Validators:
+the owner mints WVARA to each operator, the operator approves Staking, deposits and registers
+its signing address; then the owner starts era 1, which snapshots the elected set.
 """
 
 from __future__ import annotations
@@ -14,17 +16,38 @@ from dataclasses import dataclass
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from .bindings import Mirror, Router, Staking, WrappedVara, deploy_contract, transact
+from .bindings import Mirror, Router, Slasher, Staking, WrappedVara, deploy_contract, transact
 
 WVARA_UNIT = 10**12  # WrappedVara has 12 decimals, like VARA
 
 
 @dataclass(frozen=True)
 class NetworkConfig:
+    """Parameters of a network's contracts (defaults suit a dev network).
+
+    Unbonding is measured in eras (`unbonding_eras`, ≥ 2). `unbonding_period` (seconds) is
+    the older way to say it and is only used when `unbonding_eras` is None: it becomes
+    ceil(unbonding_period / era_length) eras, at least 2.
+    """
+
     era_length: int = 3600  # seconds; the minimum time between era starts
-    unbonding_period: int = 3 * 3600  # seconds; keep > 2 eras
+    unbonding_period: int = 3 * 3600  # seconds; see `unbonding_eras`
     min_stake: int = 1 * WVARA_UNIT
     max_validators: int = 64
+    # Blocks after an era start during which batches for the previous era's blocks are still
+    # accepted (signed by that era's set). More than 256 buys nothing: blockhash() forgets.
+    era_grace_blocks: int = 64
+    unbonding_eras: int | None = None
+    slash_fraction: int = 1000  # basis points of the offender's stake (active + unbonding)
+    reporter_fraction: int = 1000  # basis points of the slashed amount, paid to the reporter
+    treasury: str | None = None  # receives the rest of a slash; None: the owner
+
+    @property
+    def unbonding_eras_effective(self) -> int:
+        if self.unbonding_eras is not None:
+            return self.unbonding_eras
+        era = max(1, self.era_length)
+        return max(2, -(-self.unbonding_period // era))
 
 
 @dataclass(frozen=True)
@@ -36,12 +59,14 @@ class Deployment:
     staking: str
     mirror_impl: str
     router: str
+    slasher: str = ""
 
     def bind(self, w3: Web3) -> Contracts:
         return Contracts(
             WrappedVara(w3, self.wrapped_vara),
             Staking(w3, self.staking),
             Router(w3, self.router),
+            Slasher(w3, self.slasher) if self.slasher else None,
         )
 
     def mirror(self, w3: Web3, actor_id: str) -> Mirror:
@@ -53,6 +78,7 @@ class Contracts:
     wrapped_vara: WrappedVara
     staking: Staking
     router: Router
+    slasher: Slasher | None = None
 
 
 @dataclass(frozen=True)
@@ -65,7 +91,8 @@ class Operator:
 
 
 def deploy(w3: Web3, owner: LocalAccount, config: NetworkConfig = NetworkConfig()) -> Deployment:
-    """Deploy WVARA, Staking, Router and the Mirror implementation, and wire them."""
+    """Deploy WVARA, Staking, Router, the Mirror implementation and the Slasher, and wire
+    them."""
     wvara = deploy_contract(w3, "WrappedVara", owner, owner.address)
     staking = deploy_contract(
         w3,
@@ -73,14 +100,35 @@ def deploy(w3: Web3, owner: LocalAccount, config: NetworkConfig = NetworkConfig(
         owner,
         owner.address,
         wvara,
-        config.unbonding_period,
+        config.unbonding_eras_effective,
         config.min_stake,
         config.max_validators,
     )
-    router = deploy_contract(w3, "Router", owner, owner.address, wvara, staking, config.era_length)
+    router = deploy_contract(
+        w3,
+        "Router",
+        owner,
+        owner.address,
+        wvara,
+        staking,
+        config.era_length,
+        config.era_grace_blocks,
+    )
+    Staking(w3, staking).send(owner, "setRouter", router)
     mirror_impl = deploy_contract(w3, "Mirror", owner, router)
     Router(w3, router).send(owner, "setMirror", mirror_impl)
-    return Deployment(w3.eth.chain_id, wvara, staking, mirror_impl, router)
+    slasher = deploy_contract(
+        w3,
+        "Slasher",
+        owner,
+        owner.address,
+        router,
+        config.slash_fraction,
+        config.reporter_fraction,
+        config.treasury or owner.address,
+    )
+    Staking(w3, staking).send(owner, "setSlasher", slasher)
+    return Deployment(w3.eth.chain_id, wvara, staking, mirror_impl, router, slasher)
 
 
 def fund_eth(w3: Web3, sender: LocalAccount, to: str, amount_wei: int) -> None:

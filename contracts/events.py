@@ -19,7 +19,7 @@ from eth_utils import keccak, to_checksum_address
 from .artifacts import load_artifact
 from .structs import BATCH_COMMITMENT_ABI, BatchCommitment, batch_from_abi
 
-EVENT_SOURCES = ("Router", "Mirror", "Staking", "WrappedVara")
+EVENT_SOURCES = ("Router", "Mirror", "Staking", "Slasher", "WrappedVara")
 
 
 def _abi_type(param: Mapping[str, Any]) -> str:

@@ -115,13 +115,38 @@ def code_commitments_hash(codes: Iterable[CodeCommitment]) -> bytes:
     return array_hash(code_commitment_hash(c) for c in codes)
 
 
-def encode_batch(b: BatchCommitment) -> bytes:
+def chain_commitments_hash(chains: Iterable[ChainCommitment]) -> bytes:
+    """H(batch.chain_commitment): the array hash of its zero or one chain commitments."""
+    return array_hash(chain_commitment_hash(c) for c in chains)
+
+
+def encode_batch_parts(
+    block_hash: bytes,
+    block_number: int,
+    previous_committed_batch_hash: bytes,
+    chain_commitments_hash_: bytes,
+    code_commitments_hash_: bytes,
+    burned: int,
+) -> bytes:
+    """The batch preimage from its header (`Gear.batchHashFromParts`)."""
     return (
-        b.block_hash
-        + _u(b.block_number, 8)
-        + b.previous_committed_batch_hash
-        + array_hash(chain_commitment_hash(c) for c in b.chain_commitment)
-        + code_commitments_hash(b.code_commitments)
+        block_hash
+        + _u(block_number, 8)
+        + previous_committed_batch_hash
+        + chain_commitments_hash_
+        + code_commitments_hash_
+        + _u(burned, 16)
+    )
+
+
+def encode_batch(b: BatchCommitment) -> bytes:
+    return encode_batch_parts(
+        b.block_hash,
+        b.block_number,
+        b.previous_committed_batch_hash,
+        chain_commitments_hash(b.chain_commitment),
+        code_commitments_hash(b.code_commitments),
+        b.burned,
     )
 
 

@@ -26,7 +26,9 @@ VALUE_CLAIM_ABI = "(bytes32,address,uint128)"
 STATE_TRANSITION_ABI = f"(address,bytes32,bool,address,uint128,{VALUE_CLAIM_ABI}[],{MESSAGE_ABI}[])"
 CHAIN_COMMITMENT_ABI = f"({STATE_TRANSITION_ABI}[],bytes32)"
 CODE_COMMITMENT_ABI = "(bytes32,bool)"
-BATCH_COMMITMENT_ABI = f"(bytes32,uint64,bytes32,{CHAIN_COMMITMENT_ABI}[],{CODE_COMMITMENT_ABI}[])"
+BATCH_COMMITMENT_ABI = (
+    f"(bytes32,uint64,bytes32,{CHAIN_COMMITMENT_ABI}[],{CODE_COMMITMENT_ABI}[],uint128)"
+)
 
 
 def _bytes(value: bytes, size: int, what: str) -> bytes:
@@ -148,13 +150,16 @@ class CodeCommitment:
 @dataclass(frozen=True)
 class BatchCommitment:
     """What validators sign: everything after `previous_committed_batch_hash` up to and
-    including the Ethereum block `block_hash` (number `block_number`)."""
+    including the Ethereum block `block_hash` (number `block_number`). `burned` is the
+    executable balance (WVARA base units) the programs burned in those blocks; the Router
+    credits it to the reward pool of the block's era."""
 
     block_hash: bytes
     block_number: int
     previous_committed_batch_hash: bytes
     chain_commitment: tuple[ChainCommitment, ...] = ()
     code_commitments: tuple[CodeCommitment, ...] = ()
+    burned: int = 0
 
     def __post_init__(self) -> None:
         _set(self, "block_hash", _bytes(self.block_hash, 32, "block_hash"))
@@ -166,6 +171,7 @@ class BatchCommitment:
         )
         _set(self, "chain_commitment", tuple(self.chain_commitment))
         _set(self, "code_commitments", tuple(self.code_commitments))
+        _set(self, "burned", _uint(self.burned, UINT128_MAX, "burned"))
 
 
 Struct = (
@@ -216,6 +222,7 @@ def to_abi(obj: Struct) -> tuple[Any, ...]:
                 obj.previous_committed_batch_hash,
                 [to_abi(c) for c in obj.chain_commitment],
                 [to_abi(c) for c in obj.code_commitments],
+                obj.burned,
             )
     raise TypeError(f"not a protocol struct: {type(obj).__name__}")
 
@@ -250,4 +257,5 @@ def batch_from_abi(t: Any) -> BatchCommitment:
             ChainCommitment(tuple(state_transition_from_abi(s) for s in c[0]), c[1]) for c in t[3]
         ),
         tuple(CodeCommitment(c[0], c[1]) for c in t[4]),
+        t[5] if len(t) > 5 else 0,
     )

@@ -71,6 +71,9 @@ library Gear {
         /// @dev Zero or one chain commitment.
         ChainCommitment[] chainCommitment;
         CodeCommitment[] codeCommitments;
+        /// @dev Executable balance (WVARA base units) the programs burned in the batch's blocks:
+        ///      the Router credits it to the reward pool of the era of `blockNumber`.
+        uint128 burned;
     }
 
     /// @dev keccak256("") — the hash of an empty array.
@@ -250,16 +253,36 @@ library Gear {
     }
 
     /// @dev keccak256(blockHash ‖ blockNumber ‖ previousCommittedBatchHash
-    ///                ‖ chainCommitmentsHash ‖ codeCommitmentsHash)
+    ///                ‖ chainCommitmentsHash ‖ codeCommitmentsHash ‖ burned)
     function batchHash(BatchCommitment calldata b) internal pure returns (bytes32) {
         return batchHashOf(b, chainCommitmentsHash(b.chainCommitment));
     }
 
     /// @dev `batchHash` with the chain commitments' hash already computed.
     function batchHashOf(BatchCommitment calldata b, bytes32 chainHash) internal pure returns (bytes32) {
+        return batchHashFromParts(
+            b.blockHash,
+            b.blockNumber,
+            b.previousCommittedBatchHash,
+            chainHash,
+            codeCommitmentsHash(b.codeCommitments),
+            b.burned
+        );
+    }
+
+    /// @dev `batchHash` from a batch's header: its scalar fields and the hashes of its two
+    ///      arrays (what an equivocation proof carries instead of the whole batch).
+    function batchHashFromParts(
+        bytes32 blockHash,
+        uint64 blockNumber,
+        bytes32 previousCommittedBatchHash,
+        bytes32 chainCommitmentsHash_,
+        bytes32 codeCommitmentsHash_,
+        uint128 burned
+    ) internal pure returns (bytes32) {
         return keccak256(
             abi.encodePacked(
-                b.blockHash, b.blockNumber, b.previousCommittedBatchHash, chainHash, codeCommitmentsHash(b.codeCommitments)
+                blockHash, blockNumber, previousCommittedBatchHash, chainCommitmentsHash_, codeCommitmentsHash_, burned
             )
         );
     }

@@ -17,12 +17,15 @@ import {SSTORE2} from "./SSTORE2.sol";
 /// @notice The entry point of a gexe network on Ethereum: code uploads, program creation,
 ///         validator eras and batch settlement.
 /// @dev Batch acceptance (see contracts/README.md): the batch extends the latest committed one,
-///      its block is a recent ancestor, and signers of the current era holding strictly more
-///      than 2/3 of the era's stake signed its EIP-712 digest. Signatures come in
+///      its block is a recent ancestor, and signers of the era of that block (the current era,
+///      or the previous one during the grace window after an era start) holding strictly more
+///      than 2/3 of that era's stake signed its EIP-712 digest. Signatures come in
 ///      validator-set order; an unknown, repeated or out-of-order signer reverts. As in
 ///      Vara.eth, transitions are applied while the batch is hashed (each Mirror returns the
 ///      hash of what it applied) and the signatures are checked over that hash at the end of
-///      the same transaction, which reverts as a whole if they do not hold.
+///      the same transaction, which reverts as a whole if they do not hold. The executable
+///      balance a batch reports as `burned` is credited to its era's reward pool, which the
+///      era's operators claim in proportion to their snapshotted stake.
 contract Router is IRouter, Ownable, EIP712, ReentrancyGuardTransient {
     /// @notice EIP-712 type of what validators sign.
     bytes32 public constant BATCH_TYPEHASH = keccak256("BatchCommitment(bytes32 batchHash)");
@@ -31,6 +34,9 @@ contract Router is IRouter, Ownable, EIP712, ReentrancyGuardTransient {
     address public immutable staking;
     /// @notice Minimum era duration in seconds.
     uint256 public immutable eraLength;
+    /// @notice For this many blocks after an era starts, batches for blocks of the previous
+    ///         era are still accepted (signed by the previous era's set).
+    uint256 public immutable eraGraceBlocks;
 
     address public mirrorImpl;
     /// @dev EXTCODEHASH of an ERC-1167 clone of `mirrorImpl`: a program's code hash.
@@ -38,18 +44,23 @@ contract Router is IRouter, Ownable, EIP712, ReentrancyGuardTransient {
 
     bytes32 public latestCommittedBatchHash;
 
-    /// @dev The current era's validator set (SSTORE2 blob) and its total stake: one slot.
-    address public validatorsPointer;
-    uint96 internal _totalStake;
+    /// @dev One slot, read by every commit: the current era, the block it started in, and the
+    ///      rewards credited but not claimed yet (WVARA this contract owes the operators).
     uint64 internal _eraIndex;
-    uint64 internal _eraStartedAt;
+    uint64 internal _eraStartBlock;
+    uint128 internal _rewardsOutstanding;
+
+    /// @dev Per era (1, 2, ...): its validator set (SSTORE2 blob) and total stake in one slot,
+    ///      then its start and reward pool in another.
+    mapping(uint256 index => Era) internal _eras;
+    mapping(uint256 index => mapping(address operator => bool)) internal _rewardsClaimed;
 
     mapping(bytes32 codeId => CodeState) internal _codes;
     mapping(address actorId => bytes32 codeId) internal _programs;
     uint256 public programsCount;
     uint256 public validatedCodesCount;
 
-    constructor(address owner_, address wrappedVara_, address staking_, uint256 eraLength_)
+    constructor(address owner_, address wrappedVara_, address staking_, uint256 eraLength_, uint256 eraGraceBlocks_)
         Ownable(owner_)
         EIP712("gexe Router", "1")
     {
@@ -57,6 +68,7 @@ contract Router is IRouter, Ownable, EIP712, ReentrancyGuardTransient {
         wrappedVara = wrappedVara_;
         staking = staking_;
         eraLength = eraLength_;
+        eraGraceBlocks = eraGraceBlocks_;
     }
 
     /// @notice Wei forwarded by Mirrors (the pool that transitions pay out of).
@@ -136,21 +148,21 @@ contract Router is IRouter, Ownable, EIP712, ReentrancyGuardTransient {
 
     /// @inheritdoc IRouter
     function startNextEra() external nonReentrant {
-        uint64 index = _eraIndex;
+        uint256 index = _eraIndex;
         if (index == 0) {
             // The first set is chosen by the owner, after the genesis validators registered.
             _checkOwner();
         } else {
-            uint256 endsAt = uint256(_eraStartedAt) + eraLength;
+            uint256 endsAt = uint256(_eras[index].startTimestamp) + eraLength;
             if (block.timestamp < endsAt) revert EraNotFinished(endsAt);
         }
-        (address pointer, uint96 total, uint256 count) = IStaking(staking).snapshot();
+        uint256 next = index + 1;
+        (address pointer, uint96 total, uint256 count) = IStaking(staking).snapshot(next);
         if (count == 0 || total == 0) revert NoValidators();
-        validatorsPointer = pointer;
-        _totalStake = total;
-        _eraIndex = index + 1;
-        _eraStartedAt = uint64(block.timestamp);
-        emit EraStarted(index + 1, pointer, total, count);
+        _eras[next] = Era(pointer, total, uint64(block.number), uint64(block.timestamp), 0);
+        _eraIndex = uint64(next);
+        _eraStartBlock = uint64(block.number);
+        emit EraStarted(next, pointer, total, count);
     }
 
     // -- batches --
@@ -168,9 +180,14 @@ contract Router is IRouter, Ownable, EIP712, ReentrancyGuardTransient {
             revert BlockNotRecentAncestor(blockNumber, blockHash);
         }
         if (batch.chainCommitment.length > 1) revert TooManyChainCommitments();
-        address pointer = validatorsPointer;
-        uint256 total = _totalStake;
-        if (pointer == address(0)) revert NoValidatorSet();
+        // The era of the batch's block: the current one, or the previous one while the grace
+        // window after the current era's start lasts.
+        uint256 era = _eraIndex;
+        if (era == 0) revert NoValidatorSet();
+        if (blockNumber < _eraStartBlock) era = _previousEraFor(blockNumber, era);
+        Era storage record = _eras[era];
+        address pointer = record.validatorsPointer;
+        uint256 total = record.totalStake;
 
         // Apply, collecting each transition's hash as its Mirror computed it from what it
         // applied; then check the signatures over the whole batch. Any mismatch or a missing
@@ -185,8 +202,46 @@ contract Router is IRouter, Ownable, EIP712, ReentrancyGuardTransient {
         }
         bytes32 hash = Gear.batchHashOf(batch, chainHash);
         _verifySignatures(hash, signatures, pointer, total);
+        uint128 burned = batch.burned;
+        if (burned != 0) _creditRewards(era, burned);
         latestCommittedBatchHash = hash;
         emit BatchCommitted(hash);
+    }
+
+    /// @dev `blockNumber` is before the current era's start: the previous era if the block is
+    ///      in it and the grace window is open; otherwise revert naming the block's era.
+    function _previousEraFor(uint64 blockNumber, uint256 current) private view returns (uint256 previous) {
+        previous = current - 1;
+        if (previous == 0 || blockNumber < _eras[previous].startBlock) {
+            uint256 era = _eraOf(blockNumber);
+            if (era == 0) revert BlockBeforeFirstEra(blockNumber);
+            revert EraExpired(era);
+        }
+        if (block.number > uint256(_eraStartBlock) + eraGraceBlocks) revert EraExpired(previous);
+    }
+
+    /// @dev The newest era whose start block is at most `blockNumber` (0: none).
+    function _eraOf(uint256 blockNumber) private view returns (uint256 lo) {
+        uint256 hi = _eraIndex;
+        while (lo < hi) {
+            uint256 mid = (lo + hi + 1) >> 1;
+            if (_eras[mid].startBlock <= blockNumber) lo = mid;
+            else hi = mid - 1;
+        }
+    }
+
+    /// @dev Add `burned` to era `era`'s reward pool. The WVARA it stands for is already here
+    ///      (executable balance top-ups go to this contract); never owe more than we hold.
+    function _creditRewards(uint256 era, uint128 burned) private {
+        uint256 owed = _rewardsOutstanding;
+        uint256 outstanding = owed + burned;
+        uint256 balance = IERC20(wrappedVara).balanceOf(address(this));
+        if (outstanding > balance || outstanding > type(uint128).max) {
+            revert BurnedExceedsBalance(burned, balance > owed ? balance - owed : 0);
+        }
+        _rewardsOutstanding = uint128(outstanding);
+        _eras[era].rewardPool += burned;
+        emit RewardsCredited(era, burned);
     }
 
     /// @dev Signers of `hash` (EIP-712 digest) must be members of the era's set, in set order,
@@ -236,6 +291,33 @@ contract Router is IRouter, Ownable, EIP712, ReentrancyGuardTransient {
             }
         }
         if (signed * 3 <= total * 2) revert NotEnoughStake(signed, total);
+    }
+
+    // -- rewards --
+
+    /// @inheritdoc IRouter
+    function claimRewards(uint256[] calldata eras) external nonReentrant returns (uint256 paid) {
+        for (uint256 i = 0; i < eras.length; ++i) {
+            uint256 era = eras[i];
+            if (!_eraClosed(era)) revert EraNotClosed(era);
+            if (_rewardsClaimed[era][msg.sender]) revert RewardsAlreadyClaimed(era, msg.sender);
+            uint256 stake = IStaking(staking).eraStakeOf(era, msg.sender);
+            if (stake == 0) revert NotAValidatorOfEra(era, msg.sender);
+            _rewardsClaimed[era][msg.sender] = true;
+            Era storage record = _eras[era];
+            uint256 amount = uint256(record.rewardPool) * stake / record.totalStake;
+            paid += amount;
+            emit RewardsClaimed(msg.sender, era, amount);
+        }
+        _rewardsOutstanding -= uint128(paid);
+        if (paid != 0 && !IERC20(wrappedVara).transfer(msg.sender, paid)) revert WVaraTransferFailed();
+    }
+
+    /// @dev No batch can be credited to `era` any more: it is neither current nor in grace.
+    function _eraClosed(uint256 era) private view returns (bool) {
+        uint256 current = _eraIndex;
+        if (era == 0 || era >= current) return false;
+        return era + 1 < current || block.number > uint256(_eraStartBlock) + eraGraceBlocks;
     }
 
     function _applyCodes(Gear.CodeCommitment[] calldata codes) private {
@@ -325,15 +407,60 @@ contract Router is IRouter, Ownable, EIP712, ReentrancyGuardTransient {
     }
 
     function eraStartedAt() external view returns (uint256) {
-        return _eraStartedAt;
+        return _eras[_eraIndex].startTimestamp;
+    }
+
+    function validatorsPointer() external view returns (address) {
+        return _eras[_eraIndex].validatorsPointer;
     }
 
     function totalStake() external view returns (uint256) {
-        return _totalStake;
+        return _eras[_eraIndex].totalStake;
     }
 
+    /// @inheritdoc IRouter
+    function eraInfo(uint256 index) external view returns (Era memory) {
+        return _eras[index];
+    }
+
+    /// @inheritdoc IRouter
+    function eraOfBlock(uint64 blockNumber) external view returns (uint256) {
+        return _eraOf(blockNumber);
+    }
+
+    /// @inheritdoc IRouter
+    function eraClosed(uint256 index) external view returns (bool) {
+        return _eraClosed(index);
+    }
+
+    function rewardsOutstanding() external view returns (uint256) {
+        return _rewardsOutstanding;
+    }
+
+    function rewardsClaimed(address operator, uint256 index) external view returns (bool) {
+        return _rewardsClaimed[index][operator];
+    }
+
+    /// @inheritdoc IRouter
+    function pendingRewards(address operator, uint256 index) public view returns (uint256) {
+        if (_rewardsClaimed[index][operator]) return 0;
+        Era storage record = _eras[index];
+        if (record.totalStake == 0) return 0;
+        uint256 stake = IStaking(staking).eraStakeOf(index, operator);
+        return uint256(record.rewardPool) * stake / record.totalStake;
+    }
+
+    /// @inheritdoc IRouter
     function validators() external view returns (address[] memory signers, uint256[] memory stakes) {
-        address pointer = validatorsPointer;
+        return _setOf(_eras[_eraIndex].validatorsPointer);
+    }
+
+    /// @inheritdoc IRouter
+    function eraValidators(uint256 index) external view returns (address[] memory signers, uint256[] memory stakes) {
+        return _setOf(_eras[index].validatorsPointer);
+    }
+
+    function _setOf(address pointer) private view returns (address[] memory signers, uint256[] memory stakes) {
         if (pointer == address(0)) return (signers, stakes);
         bytes memory set = SSTORE2.read(pointer);
         uint256 n = set.length >> 5;

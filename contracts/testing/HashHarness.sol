@@ -39,6 +39,21 @@ contract HashHarness {
         return Gear.batchHash(b);
     }
 
+    function batchHashFromParts(
+        bytes32 blockHash,
+        uint64 blockNumber,
+        bytes32 previousCommittedBatchHash,
+        bytes32 chainHash,
+        bytes32 codesHash,
+        uint128 burned
+    ) external pure returns (bytes32) {
+        return Gear.batchHashFromParts(blockHash, blockNumber, previousCommittedBatchHash, chainHash, codesHash, burned);
+    }
+
+    function chainCommitmentsHash(Gear.ChainCommitment[] calldata cs) external pure returns (bytes32) {
+        return Gear.chainCommitmentsHash(cs);
+    }
+
     function ethMessageId(address mirror, uint256 nonce) external pure returns (bytes32) {
         return Gear.ethMessageId(mirror, nonce);
     }

@@ -21,6 +21,7 @@ from gexe.contracts import (
     Mirror,
     ReplyDetails,
     Router,
+    Slasher,
     Staking,
     StateTransition,
     WrappedVara,
@@ -79,6 +80,10 @@ class Net:
     def staking(self) -> Staking:
         return Staking(self.w3, self.deployment.staking)
 
+    @property
+    def slasher(self) -> Slasher:
+        return Slasher(self.w3, self.deployment.slasher)
+
     def mirror(self, actor_id: str) -> Mirror:
         return Mirror(self.w3, actor_id)
 
@@ -89,6 +94,27 @@ class Net:
 
     def mine(self, blocks: int = 1) -> None:
         self.w3.provider.make_request("anvil_mine", [hex(blocks)])
+
+    def next_era(self, sender: LocalAccount | None = None) -> TxReceipt:
+        """Let the era's time pass and start the next one (its first block is the receipt's)."""
+        length = int(self.router.call("eraLength"))
+        self.w3.provider.make_request("evm_increaseTime", [length])
+        self.mine()
+        return self.router.start_next_era(sender or self.owner)
+
+    def block(self, number: int) -> tuple[bytes, int]:
+        return bytes(self.w3.eth.get_block(number)["hash"]), number
+
+    def new_operator(self, stake: int, signer: str | bool | None = None) -> LocalAccount:
+        """A funded account that stakes `stake` WVARA and registers `signer` (default: itself;
+        False: none)."""
+        op = self.new_account()
+        self.wvara.mint(self.owner, op.address, stake)
+        self.wvara.approve(op, self.deployment.staking, stake)
+        self.staking.deposit(op, stake)
+        if signer is not False:
+            self.staking.register_validator(op, signer if isinstance(signer, str) else op.address)
+        return op
 
     def recent_block(self) -> tuple[bytes, int]:
         """(hash, number) of the block before the latest: a valid `blockHash` for a batch sent
@@ -105,6 +131,7 @@ class Net:
         head: bytes | None = None,
         previous: bytes | None = None,
         block: tuple[bytes, int] | None = None,
+        burned: int = 0,
     ) -> BatchCommitment:
         block_hash, number = block or self.recent_block()
         with_chain = bool(transitions) if chain is None else chain
@@ -112,7 +139,7 @@ class Net:
             (ChainCommitment(tuple(transitions), head or os.urandom(32)),) if with_chain else ()
         )
         prev = self.router.latest_committed_batch_hash() if previous is None else previous
-        return BatchCommitment(block_hash, number, prev, chains, tuple(codes))
+        return BatchCommitment(block_hash, number, prev, chains, tuple(codes), burned)
 
     def signatures(
         self,
@@ -130,8 +157,10 @@ class Net:
         sigs = {s.address: sign_batch(s.key, h, cid, verifying) for s in signers}
         if not ordered:
             return [sigs[s.address] for s in signers]
-        order = [v for v, _ in self.router.validators()]
-        return signatures_in_set_order(sigs, order)
+        # The set of the era the batch's block belongs to (the current one if none).
+        era = self.router.era_of_block(batch.block_number)
+        members = self.router.era_validators(era) if era else self.router.validators()
+        return signatures_in_set_order(sigs, [v for v, _ in members])
 
     def commit(
         self,

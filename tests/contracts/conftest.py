@@ -16,8 +16,17 @@ sys.path.insert(0, str(Path(__file__).parent))
 from chainkit import STAKES, Net  # noqa: E402
 from gexe.contracts import Anvil, NetworkConfig, deploy_network, start_anvil  # noqa: E402
 
-# Short eras so that tests can start the next one after `evm_increaseTime`.
-TEST_CONFIG = NetworkConfig(era_length=3600, unbonding_period=7200, min_stake=1, max_validators=8)
+# Eras that tests end with `evm_increaseTime` (Net.next_era), a short grace window, the
+# shortest unbonding (2 eras), and slashing fractions that make the split visible.
+TEST_CONFIG = NetworkConfig(
+    era_length=3600,
+    min_stake=1,
+    max_validators=8,
+    era_grace_blocks=8,
+    unbonding_eras=2,
+    slash_fraction=5000,
+    reporter_fraction=2000,
+)
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
+import eth_abi
 import pytest
 from chainkit import Net
 from eth_account.messages import encode_typed_data
@@ -33,7 +35,13 @@ from gexe.contracts import (
     typed_data,
     value_claim_hash,
 )
-from gexe.contracts.hashing import code_commitments_hash, messages_hash
+from gexe.contracts.hashing import (
+    chain_commitments_hash,
+    code_commitments_hash,
+    encode_batch_parts,
+    messages_hash,
+)
+from gexe.contracts.structs import BATCH_COMMITMENT_ABI, batch_from_abi
 
 CASES = 60
 U128 = (1 << 128) - 1
@@ -102,6 +110,7 @@ class Gen:
             self.b32(),
             tuple(self.chain() for _ in range(self.r.randrange(2))),
             tuple(self.code() for _ in range(self.r.randrange(4))),
+            self.u128(),
         )
 
 
@@ -137,6 +146,36 @@ def test_array_hashes_match_solidity(harness) -> None:
         assert bytes(harness.call("codeCommitmentsHash", [to_abi(c) for c in codes])) == (
             code_commitments_hash(codes)
         )
+
+
+def test_batch_hash_covers_burned_and_header_parts_match(harness) -> None:
+    """`burned` is the batch's last field and hash input; the header form (what equivocation
+    proofs carry) gives the same hash in Solidity and Python."""
+    gen = Gen(13)
+    for _ in range(CASES):
+        b = gen.batch()
+        chains = chain_commitments_hash(b.chain_commitment)
+        codes = code_commitments_hash(b.code_commitments)
+        parts = (b.block_hash, b.block_number, b.previous_committed_batch_hash, chains, codes)
+        assert bytes(harness.call("chainCommitmentsHash", to_abi(b)[3])) == chains
+        assert bytes(harness.call("batchHashFromParts", *parts, b.burned)) == batch_hash(b)
+        assert keccak(encode_batch_parts(*parts, b.burned)) == batch_hash(b)
+        other = dataclasses.replace(b, burned=b.burned ^ 1)
+        assert batch_hash(other) != batch_hash(b)
+        assert bytes(harness.call("batchHash", to_abi(other))) == batch_hash(other)
+        encoded = eth_abi.encode([BATCH_COMMITMENT_ABI], [to_abi(b)])
+        assert batch_from_abi(eth_abi.decode([BATCH_COMMITMENT_ABI], encoded)[0]) == b
+
+
+def test_batch_built_positionally_defaults_burned_to_zero() -> None:
+    b = BatchCommitment(bytes(32), 1, bytes(32), (), ())
+    assert b.burned == 0
+    assert encode_batch_parts(bytes(32), 1, bytes(32), keccak(b""), keccak(b""), 0) == bytes(32) + (
+        1
+    ).to_bytes(8, "big") + bytes(32) + keccak(b"") * 2 + bytes(16)
+    assert batch_from_abi(to_abi(b)[:5]) == b  # a 5-field tuple still decodes
+    with pytest.raises(ValueError):
+        BatchCommitment(bytes(32), 1, bytes(32), burned=1 << 128)
 
 
 def test_eth_message_ids_match_solidity(harness) -> None:

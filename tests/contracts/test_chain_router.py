@@ -17,7 +17,7 @@ from gexe.contracts import (
     program_id,
     to_abi,
 )
-from gexe.contracts.bindings import Router, deploy_contract, reverting
+from gexe.contracts.bindings import Router, Staking, deploy_contract, reverting
 from gexe.contracts.events import LogDecoder
 
 UNKNOWN, REQUESTED, VALIDATED = 0, 1, 2
@@ -169,6 +169,7 @@ def test_set_mirror_once_by_owner_for_this_router(net: Net) -> None:
             net.deployment.wrapped_vara,
             net.deployment.staking,
             60,
+            8,
         ),
     )
     foreign = deploy_contract(w3, "Mirror", net.owner, net.deployment.router)
@@ -191,9 +192,9 @@ def test_constructors_reject_zero_addresses(net: Net) -> None:
     zero = "0x" + "00" * 20
     for args in ((net.deployment.wrapped_vara, zero), (zero, net.deployment.staking)):
         with reverts("ZeroAddress"):
-            deploy_contract(net.w3, "Router", net.owner, net.owner.address, *args, 60)
+            deploy_contract(net.w3, "Router", net.owner, net.owner.address, *args, 60, 8)
     with reverts("ZeroAddress"):
-        deploy_contract(net.w3, "Staking", net.owner, net.owner.address, zero, 10, 1, 8)
+        deploy_contract(net.w3, "Staking", net.owner, net.owner.address, zero, 2, 1, 8)
 
 
 def test_router_accepts_wei_only_from_programs(net: Net) -> None:
@@ -235,7 +236,7 @@ def test_first_era_is_started_by_the_owner_and_needs_validators(net: Net) -> Non
     fresh = Router(
         net.w3,
         deploy_contract(
-            net.w3, "Router", net.owner, net.owner.address, d.wrapped_vara, d.staking, 60
+            net.w3, "Router", net.owner, net.owner.address, d.wrapped_vara, d.staking, 60, 8
         ),
     )
     with reverts("OwnableUnauthorizedAccount"):
@@ -243,14 +244,17 @@ def test_first_era_is_started_by_the_owner_and_needs_validators(net: Net) -> Non
     with reverts("NoValidatorSet"):
         fresh.commit_batch(net.owner, net.batch(previous=bytes(32)), [])
     empty_staking = deploy_contract(
-        net.w3, "Staking", net.owner, net.owner.address, d.wrapped_vara, 10, 1, 8
+        net.w3, "Staking", net.owner, net.owner.address, d.wrapped_vara, 2, 1, 8
     )
     lonely = Router(
         net.w3,
         deploy_contract(
-            net.w3, "Router", net.owner, net.owner.address, d.wrapped_vara, empty_staking, 60
+            net.w3, "Router", net.owner, net.owner.address, d.wrapped_vara, empty_staking, 60, 8
         ),
     )
+    with reverts("CallerNotRouter"):  # Staking only takes snapshots for its Router
+        lonely.start_next_era(net.owner)
+    Staking(net.w3, empty_staking).send(net.owner, "setRouter", lonely.address)
     with reverts("NoValidators"):
         lonely.start_next_era(net.owner)
 

@@ -121,11 +121,11 @@ def test_old_era_signers_stop_counting(net: Net) -> None:
     net.wvara.approve(newcomer, net.deployment.staking, 5000)
     net.staking.deposit(newcomer, 5000)
     net.staking.register_validator(newcomer, newcomer.address)
-    net.w3.provider.make_request("evm_increaseTime", [3600])
-    net.mine()
-    net.router.start_next_era(net.owner)
+    net.next_era()
     assert [s for s, _ in net.router.validators()] == [newcomer.address, c.address, d.address]
+    net.mine()  # a block of the new era: only the new set signs for it
     batch = net.batch()
+    assert net.router.era_of_block(batch.block_number) == 2
     with reverts("UnexpectedSigner"):
         net.commit(batch, signatures=net.signatures(batch, [a, b, c, d], ordered=False))
     assert net.commit(batch, [newcomer])["status"] == 1
