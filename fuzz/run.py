@@ -121,6 +121,7 @@ _DONE = re.compile(r"Done (\d+) runs in (\d+) second")
 _UNITS = re.compile(r"stat::number_of_executed_units: (\d+)")
 _COV = re.compile(r"\bcov: (\d+) ft: (\d+)")
 _ARTIFACT = re.compile(r"Test unit written to (\S+)")
+_RSS = re.compile(r"\brss: (\d+)Mb")
 
 
 def run_atheris(name: str, cases: int, seed: int | None, crashes: Path) -> dict[str, Any]:
@@ -171,6 +172,9 @@ def run_atheris(name: str, cases: int, seed: int | None, crashes: Path) -> dict[
     }
     if cov:
         out["coverage_edges"], out["coverage_features"] = int(cov[-1][0]), int(cov[-1][1])
+    rss = [int(x) for x in _RSS.findall(err)]
+    if rss:  # libFuzzer's status lines: resident memory after the seeds, and at the end
+        out["rss_mb_start"], out["rss_mb_end"] = rss[0], rss[-1]
     return out
 
 
