@@ -39,7 +39,7 @@ from .execution import Executor, LoadedCode, Outcome, error_reply, wasm_thread_p
 from .host import Outgoing
 from .ids import ZERO_ID, reply_message_id
 from .message import Kind, Message
-from .session import ProgramSession, fuel_hint
+from .session import ProgramSession, fuel_hint, runs_long
 from .state import (
     MutableState,
     ProgramState,
@@ -390,7 +390,13 @@ class Processor:
             if self._pool is None:  # threads with the stack WASM needs (execution.py)
                 self._pool = wasm_thread_pool(self.workers)
             run = self._run_queue
-            return sum(self._pool.map(lambda p: run(p, block, cap), self._schedule(progs)))
+            order = self._schedule(progs)
+            if not any(runs_long(p.state.code_id) for p in order):
+                # Every program's WASM is expected to run with the GIL held: threads
+                # could only take turns, paying a GIL hand-off and cold caches at each
+                # turn. One pool thread runs the round (same result, same stack size).
+                return self._pool.submit(lambda: sum(run(p, block, cap) for p in order)).result()
+            return sum(self._pool.map(lambda p: run(p, block, cap), order))
         return sum(self._run_queue(p, block, cap) for p in self._schedule(progs))
 
     @staticmethod

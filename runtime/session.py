@@ -71,6 +71,12 @@ _LAST_FUEL: dict[bytes, int] = {}
 _MEMORY_TYPES: dict[int, wasmtime.MemoryType] = {}
 
 
+def runs_long(code_id: bytes) -> bool:
+    """Whether a message of this code is expected to release the GIL while its WASM
+    runs (see `run()`); a code that has not run yet is expected to."""
+    return _LAST_FUEL.get(code_id, HOLD_GIL_BELOW_FUEL) >= HOLD_GIL_BELOW_FUEL
+
+
 def fuel_hint(code_id: bytes) -> int:
     """Fuel the last message run with this code burned (0 if none yet): a guess at the
     next one's, for scheduling only."""
