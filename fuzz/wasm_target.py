@@ -4,7 +4,9 @@ Cases: the example programs (programs/*/*.wasm) mutated by one to four operation
 byte flips and sets, truncation, inserted or deleted bytes, sections spliced in from
 another program, dropped, duplicated, swapped or re-tagged, and LEB128 edge values
 written over section sizes and vector counts (minimal, zero-padded to 5 bytes,
-overlong) — plus random bytes behind a valid header, and raw bytes.
+overlong); small modules synthesized from a grammar of what instantiation depends on
+(memory limits, table size, element and data segment placement, `__gear_stack_end`,
+globals); random bytes behind a valid header; and raw bytes.
 
 Property: `validate(code)` returns a `CodeInfo` or raises `CodeError`, nothing else
 (`validator/events.code_verdict` catches only `CodeError`: anything else stops the
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import wasmtime
 from gexe.runtime import CodeError, CodeInfo, Sandbox, validate
 from gexe.runtime.wasm import MAGIC, VERSION
 
@@ -28,7 +31,7 @@ from .source import Recorder, Source
 GAS = 1_000_000  # per message: real programs need ~25,000; a loop ends fast
 BLOCK_GAS = 20 * GAS
 PAYLOADS = (b"", b"PING", b"inc", b"\x00" * 40, b"\xff" * 7)
-MODES = ("program", "mutate", "mutate", "mutate", "header+random", "raw")
+MODES = ("program", "mutate", "mutate", "mutate", "synth", "header+random", "raw")
 LEB_VALUES = (0, 1, 2, 0x7F, 0x80, 0x3FFF, 0x4000, 0xFFFF, 0x10000, 0x7FFFFFFF, 0xFFFFFFFF)
 
 
@@ -76,6 +79,42 @@ def join(secs: list[tuple[int, bytes]]) -> bytes:
     return MAGIC + VERSION + b"".join(bytes([sid]) + leb(len(p)) + p for sid, p in secs)
 
 
+def _i32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v >= 1 << 31 else v
+
+
+def synth(src: Source) -> bytes:
+    """A small module from a grammar of what instantiation depends on: memory limits,
+    table size, element and data segment placement, `__gear_stack_end`, globals."""
+    pages = src.pick((0, 1, 2, 16, 511, 512, 513))
+    maximum = src.pick((None, None, 0, 1, pages, pages + 1, 511, 512, 513, 65536))
+    top = pages * 0x10000
+    parts = [f'(import "env" "memory" (memory {pages}{"" if maximum is None else f" {maximum}"}))']
+    parts.append('(func $f) (func (export "init")) (func (export "handle"))')
+    if src.bool():
+        size = src.pick((0, 1, 2, 16, 65536, 65537, 1 << 20))
+        parts.append(f"(table {size} {'' if src.int(0, 3) else f'{size} '}funcref)")
+        for _ in range(src.int(0, 2)):
+            off = src.pick((0, 1, size - 1, size, size + 1, 0x7FFFFFFF, 0xFFFFFFFF))
+            parts.append(f"(elem (i32.const {_i32(off)}){' $f' * src.int(0, 3)})")
+    for _ in range(src.int(0, 3)):
+        off = src.pick((0, 1, 0x10000, top - 16, top - 1, top, top + 1, 0x7FFFFFFF, 0xFFFFFFFF))
+        data = src.pick((b"", b"\1", b"\2" * 16))
+        text = "".join("\\" + format(b, "02x") for b in data)
+        parts.append(f'(data (i32.const {_i32(off)}) "{text}")')
+    if src.bool():
+        end = src.pick((0, 0x8000, 0x10000, top, top + 0x10000, 0xFFFF0000))
+        mut = "(mut i32)" if src.int(0, 3) == 0 else "i32"
+        parts.append(f'(global (export "__gear_stack_end") {mut} (i32.const {_i32(end)}))')
+    for _ in range(src.int(0, 2)):
+        parts.append(f"(global {src.pick(('i32', '(mut i32)', 'i64'))} (i32.const 0))")
+    try:
+        return bytes(wasmtime.wat2wasm("(module " + " ".join(parts) + ")"))
+    except wasmtime.WasmtimeError:
+        return b"(not wat)"
+
+
 class WasmTarget(Target):
     name = "wasm"
     about = "validate() on mutated programs and random bytes; what validates must run"
@@ -94,6 +133,8 @@ class WasmTarget(Target):
             return src.rest()
         if mode == "header+random":
             return MAGIC + VERSION + src.bytes(256)
+        if mode == "synth":
+            return synth(src)
         code = self.codes[src.pick(self.names)]
         if mode == "program":
             return code
