@@ -31,6 +31,7 @@ lead wires the constructor and the four methods into the validator — keep them
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -266,7 +267,13 @@ class Sequencer:
             try:
                 again = await self._round()
                 backoff = 0.0
-            except (httpx.HTTPError, OSError, RpcError, TransientError) as exc:
+            except (
+                httpx.HTTPError,
+                OSError,
+                RpcError,
+                json.JSONDecodeError,
+                TransientError,
+            ) as exc:
                 self._stats.errors += 1
                 backoff = min(max(backoff * 2, self.tick), 10.0)
                 self.log.warning("round failed", error=str(exc) or type(exc).__name__)

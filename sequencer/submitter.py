@@ -41,7 +41,10 @@ Lifecycle of a job (a signed batch):
 
 Invariants:
 - One job at a time; a job ends only when no transaction of ours for its nonce can still
-  be mined (nothing sent, or the nonce is used on chain).
+  be mined (nothing sent, or the nonce is used on chain) — or when it cannot be mined
+  before a later job of ours: a reorg dropped an earlier transaction of ours, so our
+  nonce waits behind a gap (`nonce_gap`, after `replace_after_blocks` blocks; the nonce
+  is then read again and the next job fills the gap).
 - All transactions of a job share one nonce; a replacement always raises both fees by at
   least `fee_bump_percent`, and never exceeds the fee ceiling (at the ceiling it waits).
 - No send without a Router check in the same round: the initial send right after the
@@ -54,6 +57,7 @@ actions and maps RPC errors to inputs.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -504,6 +508,23 @@ class SubmitMachine:
             return self._ask_latest("nonce_used")
         if not s.sent:
             return self._ask_latest("initial")
+        if (
+            obs.mined_nonce < s.sent[-1].nonce
+            and s.head >= s.last_send_block + self.p.replace_after_blocks
+        ):
+            # A nonce below ours is free again: a reorg dropped an earlier transaction of
+            # ours and the node did not return it to its pool (anvil never does). Ours
+            # wait behind that gap, which only we would fill, so no replacement or cancel
+            # at this nonce can be mined: end the job and read the nonce again ("pending"
+            # skips queued transactions). What waits behind the gap becomes minable once
+            # the next job fills it: a cancel lands harmlessly, a stale commit reverts
+            # cheaply (or commits a batch the validators signed).
+            self._note("nonce_gap", mined_nonce=obs.mined_nonce, nonce=s.sent[-1].nonce)
+            self.nonce = None
+            d = s.draining or Outcome(
+                ABANDONED, "nonce_gap", "an earlier transaction of ours was dropped (nonce gap)"
+            )
+            return self._finish(d.kind, d.code, d.reason, quiet=d.quiet)
         if s.draining is None and s.head - s.job.batch.block_number >= self.p.max_target_age:
             return self._drain(ABANDONED, "target_too_old", "target block too old")
         if s.head >= s.last_send_block + self.p.replace_after_blocks:
@@ -584,7 +605,12 @@ class Submitter:
         for attempt in range(self.max_retries):
             try:
                 return await fn(*args)
-            except (httpx.TransportError, httpx.HTTPStatusError, TransientError) as exc:
+            except (
+                httpx.TransportError,
+                httpx.HTTPStatusError,
+                json.JSONDecodeError,  # an answer cut short
+                TransientError,
+            ) as exc:
                 if attempt == self.max_retries - 1:
                     raise
                 self.log.warning("rpc retry", error=str(exc) or type(exc).__name__)

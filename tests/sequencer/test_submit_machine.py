@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -22,6 +23,7 @@ from gexe.sequencer.submitter import (
     Send,
     SubmitMachine,
     SubmitParams,
+    Submitter,
     Watch,
 )
 
@@ -296,6 +298,45 @@ def test_nonce_used_by_someone_else():
     assert m.on_latest(PREV).outcome.code == "nonce_used"
 
 
+def test_nonce_gap_after_a_reorg_ends_the_job_and_rereads_the_nonce():
+    """Found by the fault suite (tests/faults, reorg of depth 3): a reorg dropped the
+    previous commit (nonce 6) and anvil did not return it to its pool; the drain of the
+    next job's commit (nonce 7) then bumped fees forever, since nothing at nonce 7 can be
+    mined before 6 is. The job now ends after `replace_after_blocks` and the nonce is
+    read again; the next job fills the gap."""
+    m = machine(replace_after_blocks=2)
+    to_first_send(m)
+    m.on_sent(b"h1")
+    # the chain's nonce went back to 6 (our nonce-6 transaction was reorged out)
+    assert isinstance(m.on_observed(obs(102, {b"h1": None}, mined_nonce=6)), Watch)
+    a = m.on_observed(obs(103, {b"h1": None}, mined_nonce=6))  # gap still there
+    assert isinstance(a, Finished) and a.outcome.code == "nonce_gap" and m.nonce is None
+    assert any(n[0] == "nonce_gap" for n in m.notes) and not m.busy
+    # the next job asks the node for the nonce (anvil's "pending" skips the queued tx)
+    assert isinstance(m.start(JOB, 103), CheckLatest)
+    assert isinstance(m.on_latest(PREV), Estimate)
+    assert isinstance(m.on_estimate(100_000), FetchNonce)
+    # a drain stuck behind a gap ends with the drain's outcome
+    m = machine(replace_after_blocks=2)
+    to_first_send(m)
+    m.on_sent(b"h1")
+    m.on_observed(obs(102, {b"h1": None}))
+    assert isinstance(m.on_observed(obs(103, {b"h1": None})), CheckLatest)
+    assert isinstance(m.on_latest(os.urandom(32)), FetchFees)  # the Router's head moved
+    assert m.on_fees(10 * GWEI, GWEI).tx.kind == "cancel"
+    m.on_sent(b"c1")
+    assert isinstance(m.on_observed(obs(104, {b"h1": None, b"c1": None}, mined_nonce=6)), Watch)
+    done = m.on_observed(obs(105, {b"h1": None, b"c1": None}, mined_nonce=6))
+    assert done.outcome.code == "head_moved" and m.nonce is None
+    # a gap that closes by itself (the node re-mined our earlier transaction) changes nothing
+    m = machine(replace_after_blocks=2)
+    to_first_send(m)
+    m.on_sent(b"h1")
+    m.on_observed(obs(102, {b"h1": None}, mined_nonce=6))
+    done = m.on_observed(obs(103, {b"h1": receipt(b"h1", 103)}, mined_nonce=8))
+    assert done.outcome.kind == COMMITTED
+
+
 def test_target_too_old_drains():
     m = machine(max_target_age=5, replace_after_blocks=100)
     to_first_send(m)
@@ -314,3 +355,24 @@ def test_answers_must_match_the_question():
         m.start(JOB, 1)
     m.abort()
     assert not m.busy and m.nonce is None
+
+
+async def test_an_answer_cut_short_is_retried():
+    """Found by the fault suite (truncated JSON-RPC answers from a proxy): the submitter
+    let json.JSONDecodeError escape, so the sequencer logged "round crashed" with a
+    traceback and backed off up to 30 s, as for a bug."""
+    calls = []
+
+    async def flaky() -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            json.loads('{"jsonrpc": "2.0", "id": 1, "res')
+        return 5
+
+    sub = Submitter(
+        client=None,  # type: ignore[arg-type]
+        account=None,  # type: ignore[arg-type]
+        chain_id=1,
+        params=SubmitParams(router=ROUTER, sender=SENDER),
+    )
+    assert await sub._retry(flaky) == 5 and len(calls) == 2
