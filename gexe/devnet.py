@@ -28,6 +28,9 @@ Helpers: `upload_code` / `wait_code` (the on-chain verdict), `create_programs`,
 `send` / `send_many` (Mirror.sendMessage), `wait_answers` (Reply events, Solidity
 callbacks, failed callbacks — by message id, with block numbers), `commits` (each
 `commitBatch`: gas and messages), `find_dispatch` (a validator's `block_result`).
+For fault tests: `kill_validator` / `restart_validator` (same data, keys and p2p port), the
+`eth_rpc_url` hook (a proxy between each validator and anvil) and `validator_env`
+(`GEXE_<SECTION>_<KEY>` config overrides for every validator).
 """
 
 from __future__ import annotations
@@ -199,6 +202,9 @@ class ValidatorProc:
     home: Path
     sequencer: bool = False
     proc: subprocess.Popen[bytes] | None = None
+    listen: str = "/ip4/127.0.0.1/tcp/0"  # [p2p] listen (pinned to the bound port on restart)
+    bootnodes: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # extra, e.g. GEXE_<SECTION>_<KEY>
     rpc_port: int | None = None
     metrics_port: int | None = None
     p2p: list[str] = field(default_factory=list)
@@ -234,6 +240,7 @@ class ValidatorProc:
         """Start the process (returns at once; see `wait_started`)."""
         (self.data_dir / "validator.json").unlink(missing_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("GEXE_")}
+        env.update(self.env)
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "gexe", "validator", "run", "--config", str(self.config)],
@@ -406,6 +413,8 @@ class DevNet:
         start_timeout: float = 90.0,
         log_level: str = "info",
         sequencer: bool = True,
+        eth_rpc_url: Callable[[int, str], str] | None = None,
+        validator_env: dict[str, str] | None = None,
     ) -> None:
         if validators < 1:
             raise DevNetError("a network needs at least one validator")
@@ -421,6 +430,10 @@ class DevNet:
         self.start_timeout = start_timeout
         self.log_level = log_level
         self.sequencer = sequencer
+        # a hook for fault tests (tests/faults): the Ethereum RPC URL validator i uses,
+        # given anvil's (e.g. a fault-injecting proxy in front of it)
+        self.eth_rpc_url = eth_rpc_url
+        self.validator_env = dict(validator_env or {})  # config overrides for every validator
         self.anvil: Any = None
         self.w3: Any = None
         self.owner: Any = None
@@ -591,6 +604,7 @@ class DevNet:
         for i, key in enumerate(self.validator_keys):
             home = self.dir / f"v{i}"
             p = ValidatorProc(i, key.address, home, sequencer=(i == 0 and self.sequencer))
+            p.env = dict(self.validator_env)
             (p.data_dir / "keystore").mkdir(parents=True, exist_ok=True)
             pw = home / "password.txt"
             pw.write_text(PASSWORD + "\n")
@@ -612,13 +626,13 @@ log_level = "{self.log_level}"
 store_map_size = 1073741824
 
 [ethereum]
-rpc_url = "{self.anvil.url}"
+rpc_url = "{self.eth_rpc_url(p.index, self.anvil.url) if self.eth_rpc_url else self.anvil.url}"
 router_address = "{self.deployment.router}"
 confirmation_depth = 0
 poll_interval = {self.poll_interval}
 
 [p2p]
-listen = "/ip4/127.0.0.1/tcp/0"
+listen = "{p.listen}"
 bootnodes = {json.dumps(list(bootnodes))}
 
 [rpc]
@@ -638,6 +652,7 @@ password_file = "password.txt"
 
     def _start_validators(self) -> None:
         boot = self.procs[0]
+        boot.bootnodes = []
         boot.config.write_text(self._config_text(boot, []))
         boot.launch()
         self._wait(boot.poll_started, 60, f"validator 0 to start (see {boot.log})")
@@ -647,7 +662,8 @@ password_file = "password.txt"
         )
         rest = self.procs[1:]
         for p in rest:
-            p.config.write_text(self._config_text(p, boot.p2p))
+            p.bootnodes = list(boot.p2p)
+            p.config.write_text(self._config_text(p, p.bootnodes))
             p.launch()
         for p in rest:
             self._wait(p.poll_started, 60, f"validator {p.index} to start (see {p.log})")
@@ -745,6 +761,38 @@ password_file = "password.txt"
                 pass
             self.anvil.stop()
             self.anvil = None
+
+    def kill_validator(self, index: int, sig: int = signal.SIGKILL, timeout: float = 30.0) -> int:
+        """Send `sig` to validator `index` and wait for it to exit; returns its exit code."""
+        p = self.procs[index]
+        if p.proc is None:
+            raise DevNetError(f"validator {index} was never started")
+        p.signal(sig)
+        try:
+            return p.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.signal(signal.SIGKILL)
+            return p.proc.wait(timeout=10)
+
+    def restart_validator(self, index: int, timeout: float = 60.0) -> ValidatorProc:
+        """Start validator `index` again (after it exited or was killed) with the same data
+        directory, keys and p2p port (its peers redial the address they know); returns once
+        it has written validator.json (it then resumes from its store)."""
+        p = self.procs[index]
+        if p.alive():
+            raise DevNetError(f"validator {index} is still running (pid {p.pid})")
+        if p.p2p:  # /ip4/127.0.0.1/tcp/PORT/p2p/ID → pin PORT
+            p.listen = p.p2p[0].split("/p2p/")[0]
+        p.config.write_text(self._config_text(p, p.bootnodes))
+        p.launch()
+        deadline = time.monotonic() + timeout
+        while not p.poll_started():
+            if time.monotonic() > deadline:
+                raise DevNetError(
+                    f"validator {index} did not restart in {timeout:g}s (see {p.log})"
+                )
+            time.sleep(0.05)
+        return p
 
     # -- waiting
 
