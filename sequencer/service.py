@@ -65,7 +65,8 @@ from .submitter import (
 MAX_PROPOSE_AGE = 200  # blocks behind the chain head a proposed target may be
 _LATEST = keccak(text="latestCommittedBatchHash()")[:4]
 _ERA_INDEX = keccak(text="eraIndex()")[:4]
-_VALIDATORS = keccak(text="validators()")[:4]
+_ERA_VALIDATORS = keccak(text="eraValidators(uint256)")[:4]
+_ERA_OF_BLOCK = keccak(text="eraOfBlock(uint64)")[:4]
 
 
 def _hex(b: bytes | None) -> str | None:
@@ -318,7 +319,7 @@ class Sequencer:
     async def _validator_set(self, era: int) -> ValidatorSet:
         vset = self._validator_sets.get(era)
         if vset is None:
-            data = await self.client.call(self.router, _VALIDATORS)
+            data = await self.client.call(self.router, _ERA_VALIDATORS + era.to_bytes(32, "big"))
             signers, stakes = abi_decode(["address[]", "uint256[]"], data)
             vset = ValidatorSet(era, tuple(signers), tuple(stakes))
             self._validator_sets = {e: v for e, v in self._validator_sets.items() if e >= era - 1}
@@ -466,6 +467,17 @@ class Sequencer:
         bh = batch_hash(target.batch)
         digest = batch_digest(bh, self.chain_id, self.router)
         era = self.current_era()
+        # The Router checks a batch against the set of the era its block belongs to (the
+        # previous era's set stays valid for a grace window after an era change).
+        try:
+            data = await self.client.call(
+                self.router, _ERA_OF_BLOCK + target.block.number.to_bytes(32, "big")
+            )
+            block_era = int.from_bytes(data[-32:], "big") if data else view.era
+        except RpcError:  # a block before the first era: the commit would revert anyway
+            block_era = view.era
+        if block_era != vset.era:
+            vset = await self._validator_set(block_era)
         p = Proposal(target, bh, digest, era, vset, now, view.head)
         self.aggregator.begin(digest, vset)
         self.proposal = p
@@ -516,9 +528,9 @@ class Sequencer:
             else:
                 self._drop("head_moved", "the Router's head moved")
             return True
-        if vset != p.validators:  # a new era: count against the set the Router now uses
-            p.validators = vset
-            self.aggregator.begin(p.digest, vset)
+        # p.validators is the set of the target block's era, fixed for the proposal: past
+        # the grace window the commit's gas estimate fails (EraExpired) and a newer
+        # target is proposed.
         if self.aggregator.ready:
             await self._submit(p, now)
             return True

@@ -9,7 +9,9 @@ previous batch's block, up to and including the target, in canonical order:
   hash, exit flag and inheritor, the messages of every block concatenated, and
   `value_to_receive` = the value those messages carry out of the Router's pool;
 - code verdicts in block order; one `ChainCommitment` whose `head` is the target block,
-  present only when some program changed.
+  present only when some program changed;
+- `burned`: the executable balance the blocks' dispatches burned (gas × `VALUE_PER_GAS`,
+  exactly what the runtime charged), which the Router credits to the era's validators.
 
 Where the previous batch ends comes from `BatchCommitted` calldata (`Store.committed_batch`)
 or, for a batch this node built itself, from memory; the zero hash means "from the first
@@ -44,6 +46,7 @@ from gexe.contracts import (
     batch_hash,
 )
 from gexe.node.records import BlockRef
+from gexe.runtime import limits
 
 from .compute import Compute, has_content
 
@@ -91,7 +94,9 @@ def merge(
         for pid in order
     )
     chain = (ChainCommitment(transitions, target.hash),) if transitions else ()
-    return BatchCommitment(target.hash, target.number, ZERO_HASH, chain, tuple(codes))
+    # every block that burns gas changes a program's state, so it is a content block
+    burned = sum(res["gas_burned"] for res in results) * limits.VALUE_PER_GAS
+    return BatchCommitment(target.hash, target.number, ZERO_HASH, chain, tuple(codes), burned)
 
 
 class BatchBook:
@@ -144,6 +149,7 @@ class BatchBook:
             previous_batch_hash,
             body.chain_commitment,
             body.code_commitments,
+            body.burned,
         )
         with self._lock:
             self._built[key] = batch

@@ -107,6 +107,9 @@ def test_batch_covers_every_block_since_the_previous_batch(chain: Chain) -> None
     assert t0.value_to_receive == sum(m.value for m in t0.messages)
     # the state hash is the one after the last block
     assert t0.new_state_hash == chain.compute.state.programs[pid(0)]
+    # burned: everything the dispatches of the covered blocks burned, as balance units
+    gas = sum(chain.compute.result(chain.store.block(h.hash))["gas_burned"] for h in chain.headers)
+    assert gas > 0 and batch.burned == gas * 100
 
 
 def test_previous_batch_bounds_the_next_one(chain: Chain) -> None:
