@@ -95,6 +95,7 @@ class ValidatorConfig:
     address: str | None = None  # which key of the keystore; default: the only one
     password_file: Path | None = None
     password_env: str | None = None
+    report_equivocation: bool = True  # submit equivocation proofs seen in gossip
 
 
 @dataclass(frozen=True, slots=True)

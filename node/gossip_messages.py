@@ -38,6 +38,7 @@ __all__ = [
     "ENVELOPE_TAG",
     "ApproveBatch",
     "BadSignature",
+    "BatchHeader",
     "DecodeError",
     "EthSigner",
     "GossipDomain",
@@ -313,6 +314,63 @@ class RequestBatchValidation:
         return cls(digest, era, block_hash, previous, batch)
 
 
+@dataclass(frozen=True, slots=True)
+class BatchHeader:
+    """What a batch hash is made of (`Gear.batchHashFromParts`): the shared fields and the
+    hashes of the batch's arrays. Carried in an approval so that any node holding two
+    approvals by one validator for the same `(previous_batch_hash, block_hash)` can prove
+    the equivocation on chain without the batches themselves."""
+
+    block_hash: bytes  # 32
+    block_number: int
+    previous_batch_hash: bytes  # 32
+    chain_commitments_hash: bytes  # 32
+    code_commitments_hash: bytes  # 32
+    burned: int  # u128
+
+    SIZE: ClassVar[int] = 32 + 8 + 32 + 32 + 32 + 16
+
+    def __post_init__(self) -> None:
+        _check_len("block_hash", self.block_hash, 32)
+        _check_u64("block_number", self.block_number)
+        _check_len("previous_batch_hash", self.previous_batch_hash, 32)
+        _check_len("chain_commitments_hash", self.chain_commitments_hash, 32)
+        _check_len("code_commitments_hash", self.code_commitments_hash, 32)
+        if not 0 <= self.burned < 1 << 128:
+            raise ValueError("burned must fit in 128 bits")
+
+    def encode(self) -> bytes:
+        return (
+            self.block_hash
+            + _U64.pack(self.block_number)
+            + self.previous_batch_hash
+            + self.chain_commitments_hash
+            + self.code_commitments_hash
+            + self.burned.to_bytes(16, "big")
+        )
+
+    @classmethod
+    def read(cls, r: _Reader) -> BatchHeader:
+        return cls(
+            r.take(32, "block_hash"),
+            r.u64("block_number"),
+            r.take(32, "previous_batch_hash"),
+            r.take(32, "chain_commitments_hash"),
+            r.take(32, "code_commitments_hash"),
+            int.from_bytes(r.take(16, "burned"), "big"),
+        )
+
+    def batch_hash(self) -> bytes:
+        return keccak(
+            self.block_hash
+            + self.block_number.to_bytes(8, "big")
+            + self.previous_batch_hash
+            + self.chain_commitments_hash
+            + self.code_commitments_hash
+            + self.burned.to_bytes(16, "big")
+        )
+
+
 @_register
 @dataclass(frozen=True, slots=True)
 class ApproveBatch:
@@ -320,7 +378,9 @@ class ApproveBatch:
 
     `signature` is the validator's recoverable ECDSA signature over the 32-byte
     `batch_digest` itself (the EIP-712 digest the Router checks); gossip verifies it
-    recovers to `validator` and that `validator` is the envelope's signer.
+    recovers to `validator` and that `validator` is the envelope's signer. `header`
+    (optional, appended to the body) names what was signed; when present, gossip checks
+    that it hashes to `batch_digest` under the network's EIP-712 domain.
     """
 
     TYPE: ClassVar[int] = 0x11
@@ -329,15 +389,19 @@ class ApproveBatch:
     era: int
     validator: bytes  # 20
     signature: bytes  # 65, r || s || v (v in {27, 28})
+    header: BatchHeader | None = None
 
     def __post_init__(self) -> None:
         _check_len("batch_digest", self.batch_digest, 32)
         _check_u64("era", self.era)
         _check_len("validator", self.validator, 20)
         _check_len("signature", self.signature, 65)
+        if self.header is not None and not isinstance(self.header, BatchHeader):
+            raise TypeError("header must be a BatchHeader")
 
     def body(self) -> bytes:
-        return self.batch_digest + _U64.pack(self.era) + self.validator + self.signature
+        head = self.batch_digest + _U64.pack(self.era) + self.validator + self.signature
+        return head if self.header is None else head + self.header.encode()
 
     @classmethod
     def from_body(cls, body: bytes) -> ApproveBatch:
@@ -346,9 +410,10 @@ class ApproveBatch:
         era = r.u64("era")
         validator = r.take(20, "validator")
         sig = r.take(65, "signature")
+        header = BatchHeader.read(r) if r.remaining() >= BatchHeader.SIZE else None
         r.finish("ApproveBatch")
         _check_signature_bytes(sig)
-        return cls(digest, era, validator, sig)
+        return cls(digest, era, validator, sig, header)
 
 
 def encode_message(msg: GossipMessage) -> bytes:
@@ -522,7 +587,7 @@ def seal(msg: GossipMessage, *, era: int, domain: GossipDomain, signer: Signer) 
     return SignedEnvelope(era, bytes(signer.address), msg.TYPE, payload, signer.sign_digest(digest))
 
 
-def _check_payload(env: SignedEnvelope, msg: GossipMessage) -> None:
+def _check_payload(env: SignedEnvelope, msg: GossipMessage, domain: GossipDomain) -> None:
     if msg.era != env.era:
         raise InconsistentPayload(f"payload era {msg.era} != envelope era {env.era}")
     if isinstance(msg, ApproveBatch):
@@ -534,6 +599,14 @@ def _check_payload(env: SignedEnvelope, msg: GossipMessage) -> None:
             raise InconsistentPayload("ApproveBatch signature does not recover") from None
         if inner != msg.validator:
             raise InconsistentPayload("ApproveBatch signature is not by its validator")
+        if msg.header is not None:
+            from gexe.contracts import batch_digest
+
+            want = batch_digest(
+                msg.header.batch_hash(), domain.chain_id, "0x" + domain.router.hex()
+            )
+            if want != msg.batch_digest:
+                raise InconsistentPayload("ApproveBatch header does not hash to its digest")
 
 
 def verify(
@@ -559,5 +632,5 @@ def verify(
     signer = recover_digest_signer(digest, env.signature)
     if signer != env.sender:
         raise SignerMismatch(f"signature by 0x{signer.hex()}, envelope claims 0x{env.sender.hex()}")
-    _check_payload(env, env.message())
+    _check_payload(env, env.message(), domain)
     return signer

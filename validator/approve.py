@@ -27,7 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gexe.contracts import BatchCommitment, batch_digest, batch_hash, sign_batch
-from gexe.node.gossip_messages import ApproveBatch, RequestBatchValidation
+from gexe.contracts.hashing import chain_commitments_hash, code_commitments_hash
+from gexe.node.gossip_messages import ApproveBatch, BatchHeader, RequestBatchValidation
 
 from .batch import BatchBook
 
@@ -110,7 +111,7 @@ class Approver:
                 f"({_shape(batch)})"
             )
         sig = sign_batch(self._key, h, self.chain_id, self.router)
-        msg = ApproveBatch(digest, self.current_era(), self.address, sig)
+        msg = ApproveBatch(digest, self.current_era(), self.address, sig, header_of(batch))
         self.signed[pair] = digest
         self.approvals[digest] = msg
         for d in (self.signed, self.approvals):
@@ -137,6 +138,18 @@ class Approver:
         batch = self.book.build(*pair)
         assert batch is not None  # it was built before: the pair's blocks are stored
         return batch
+
+
+def header_of(batch: BatchCommitment) -> BatchHeader:
+    """What an approval says it signed (lets any node prove an equivocation)."""
+    return BatchHeader(
+        batch.block_hash,
+        batch.block_number,
+        batch.previous_committed_batch_hash,
+        chain_commitments_hash(batch.chain_commitment),
+        code_commitments_hash(batch.code_commitments),
+        batch.burned,
+    )
 
 
 def _shape(batch: BatchCommitment) -> str:

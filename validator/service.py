@@ -53,8 +53,10 @@ from .approve import Approve, Approver, Pending, Refuse
 from .batch import BatchBook
 from .chain import ChainTracker, Header, ReorgTooDeep
 from .compute import Compute, hx
+from .equivocation import EquivocationDetector
 from .events import Item
 from .observer import RETRYABLE, Observer, find_deploy_block
+from .report import report_equivocation
 from .rpc import RpcDispatcher, RpcServer
 
 log = get_logger("validator")
@@ -175,6 +177,11 @@ class ValidatorService:
         # batch digest → validators whose approval we saw (gossip or our own)
         self.approvals: OrderedDict[bytes, set[bytes]] = OrderedDict()
         self.last_approved: dict[str, Any] | None = None
+        self.detector: EquivocationDetector | None = None
+        self.equivocations: list[dict[str, Any]] = []
+        self._nursery: trio.Nursery | None = None
+        # test builds only: also sign a second, different batch for every pair (#7 tests)
+        self._equivocate = os.environ.get("GEXE_TEST_EQUIVOCATE") == "1"
         self._republished: dict[bytes, float] = {}
         self.started = time.monotonic()
         self.rpc_port: int | None = None
@@ -206,6 +213,7 @@ class ValidatorService:
             "batches_signed": len(self.approver.signed) if self.approver else 0,
             "batches_refused": self.approver.refused if self.approver else 0,
             "last_approved": self.last_approved,
+            "equivocations": self.equivocations[-16:],
             "roles": [r.status() for r in self.roles],
             "uptime": round(time.monotonic() - self.started, 1),
         }
@@ -263,6 +271,10 @@ class ValidatorService:
         from gexe.node.gossip_messages import ApproveBatch, RequestBatchValidation
 
         if isinstance(m, ApproveBatch):  # gossip verified it against the validator set
+            if self.detector is not None:
+                proof = self.detector.observe(m)
+                if proof is not None:
+                    self._on_equivocation(m, proof)
             self.approvals.setdefault(m.batch_digest, set()).add(m.validator)
             while len(self.approvals) > 4 * self.cfg.node.keep_blocks:
                 self.approvals.popitem(last=False)
@@ -303,6 +315,8 @@ class ValidatorService:
                     codes=self.last_approved["codes"],
                 )
             await self.publish(d.message)
+            if first and self._equivocate:
+                await self.publish(self._second_signature(d))
         elif isinstance(d, Refuse):
             self.metrics.batches_refused.inc()
             log.warning(
@@ -313,6 +327,47 @@ class ValidatorService:
             )
         elif isinstance(d, Pending):
             log.debug("batch request pending", block=hx(req.block_hash)[:18], reason=d.reason)
+
+    def _second_signature(self, d: Approve) -> Any:
+        """GEXE_TEST_EQUIVOCATE=1: a different batch for the same pair, signed too."""
+        from dataclasses import replace
+
+        from gexe.contracts import batch_digest, batch_hash, sign_batch
+        from gexe.node.gossip_messages import ApproveBatch
+
+        from .approve import header_of
+
+        assert self.signer is not None and self.chain_id is not None
+        other = replace(d.batch, burned=d.batch.burned + 1)
+        h = batch_hash(other)
+        log.warning("TEST BUILD: signing a second batch (equivocation)", block=other.block_number)
+        return ApproveBatch(
+            batch_digest(h, self.chain_id, self.router),
+            d.message.era,
+            d.message.validator,
+            sign_batch(self.signer.key, h, self.chain_id, self.router),
+            header_of(other),
+        )
+
+    def _on_equivocation(self, m: Any, proof: Any) -> None:
+        who = hx(m.validator)
+        entry = {"validator": who, "block": proof.block_number, "reported": None}
+        self.equivocations.append(entry)
+        log.warning("equivocation detected", validator=who, block=proof.block_number)
+        # The sequencer's account sends commit transactions with its own nonce tracking;
+        # a node running it leaves reporting to the others.
+        if self.signer is None or self.roles or self._nursery is None:
+            return
+        if not self.cfg.validator.report_equivocation:
+            return
+
+        async def report() -> None:
+            assert self.signer is not None
+            entry["reported"] = await report_equivocation(
+                self.client, self.signer, self.router, self.chain_id or 0, proof
+            )
+
+        self._nursery.start_soon(report)
 
     async def _gossip_in(self) -> None:
         assert self.gossip is not None
@@ -452,6 +507,8 @@ class ValidatorService:
             poll_interval=cfg.ethereum.poll_interval,
         )
         async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            self.detector = EquivocationDetector(self.chain_id, self.router)
             nursery.start_soon(self._signals, nursery.cancel_scope)
             api = ValidatorApi(self.compute, self.hub, self.status, nursery)
             dispatcher = RpcDispatcher(api.methods())

@@ -123,6 +123,7 @@ class ValidatorProc:
     rpc_port: int | None = None
     metrics_port: int | None = None
     p2p: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # extra environment
 
     @property
     def log(self) -> Path:
@@ -133,6 +134,7 @@ class ValidatorProc:
         info.unlink(missing_ok=True)
         env = dict(os.environ)
         env.pop("GEXE_DEBUG", None)
+        env.update(self.env)
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [PY, "-m", "gexe", "validator", "run", "--config", str(self.config)],

@@ -110,3 +110,42 @@ def test_requests_are_answered_through_signed_batches(
     pid = "0x" + "00" * 12 + actor[2:].lower()
     assert all(pid in v.call("program_ids") for v in started)
     assert statuses[0]["roles"] and not statuses[1]["roles"]  # only v0 runs the sequencer
+
+
+def test_equivocating_validator_is_slashed_on_chain(
+    tmp_path: Path, anvil: Anvil, started: list[ValidatorProc]
+) -> None:
+    """Validator 3 is a test build that signs a second, different batch for every pair it
+    approves; honest validators see both approvals in gossip and prove it to the Slasher."""
+    from gexe.contracts import Staking
+
+    net = Net.deploy(anvil.url, anvil.private_keys, 4)
+    for i in range(4):
+        boot = started[0].p2p if started else []
+        v = make_validator(
+            tmp_path, i, net, net.validators[i], bootnodes=boot, extra=SEQUENCER if i == 0 else ""
+        )
+        if i == 3:
+            v.env["GEXE_TEST_EQUIVOCATE"] = "1"
+        v.start()
+        started.append(v)
+    until("peers", lambda: all(v.call("node_status")["peers"] >= 1 for v in started), vals=started)
+    staking = Staking(net.w3, net.deployment.staking)
+    cheat = net.validators[3].address
+    before = staking.operator(cheat).stake
+    assert before > 0 and not staking.operator(cheat).excluded
+
+    code = programs.path("ping").read_bytes()
+    net.router.request_code_validation(net.owner, code_id(code), code)
+    until("slash", lambda: staking.operator(cheat).excluded, vals=started)
+    after = staking.operator(cheat)
+    assert 0 < after.stake + after.unbonding < before  # a fraction was taken, not all
+    # the network still commits (3 honest validators hold > 2/3 of the stake)
+    until("code verdict", lambda: net.router.code_state(code_id(code)) == VALIDATED, vals=started)
+    seen = [v.call("node_status")["equivocations"] for v in started[:3]]
+    assert any(e and e[0]["validator"] == cheat.lower() for e in seen)
+    # honest validators' stakes are untouched
+    assert all(
+        staking.operator(a.address).stake == before and not staking.operator(a.address).excluded
+        for a in net.validators[:3]
+    )

@@ -293,3 +293,51 @@ def test_a_validator_outside_the_current_set_does_not_sign(chain: Chain) -> None
     assert isinstance(d, Refuse) and "not in the current era" in d.reason
     member[0] = True
     assert isinstance(ap.request(req), Approve)
+
+
+def test_two_digests_for_one_pair_make_a_proof_that_convicts(chain: Chain) -> None:
+    from dataclasses import replace
+
+    from gexe.contracts import sign_batch
+    from gexe.contracts.equivocation import equivocation_signer
+    from gexe.node.gossip_messages import (
+        ApproveBatch,
+        GossipDomain,
+        InconsistentPayload,
+        seal,
+        verify,
+    )
+    from gexe.validator.approve import header_of
+    from gexe.validator.equivocation import EquivocationDetector
+
+    setup_ping(chain)
+    last = chain.block(QueueMessage(pid(0), mid(1), USER, b"PING"))
+    ap, acct = approver(chain)
+    good = ap.request(request_for(chain, ZERO_HASH, last.hash))
+    assert isinstance(good, Approve) and good.message.header == header_of(good.batch)
+    other = replace(good.batch, burned=good.batch.burned + 1)
+    h = batch_hash(other)
+    bad = ApproveBatch(
+        batch_digest(h, CHAIN_ID, ROUTER),
+        1,
+        good.message.validator,
+        sign_batch(acct.key, h, CHAIN_ID, ROUTER),
+        header_of(other),
+    )
+    det = EquivocationDetector(CHAIN_ID, ROUTER)
+    assert det.observe(good.message) is None
+    assert det.observe(good.message) is None  # the same approval again is no proof
+    proof = det.observe(bad)
+    assert proof is not None and equivocation_signer(proof, CHAIN_ID, ROUTER) == acct.address
+    assert det.observe(bad) is None  # reported once
+    # gossip refuses an approval whose header does not hash to its digest
+    from gexe.node.gossip_messages import EthSigner
+
+    domain = GossipDomain(CHAIN_ID, bytes.fromhex(ROUTER[2:]))
+    lying = replace(bad, header=good.message.header)
+    env = seal(lying, era=1, domain=domain, signer=EthSigner(bytes(acct.key)))
+    with pytest.raises(InconsistentPayload):
+        verify(env, [acct.address], domain)
+    assert verify(
+        seal(bad, era=1, domain=domain, signer=EthSigner(bytes(acct.key))), [acct.address], domain
+    )
