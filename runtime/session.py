@@ -63,7 +63,7 @@ _EXTERN_MEMORY = ffi.WASMTIME_EXTERN_MEMORY.value
 _EXTERN_FUNC = ffi.WASMTIME_EXTERN_FUNC.value
 
 # A message whose program burned less fuel than this on its previous message runs with
-# the GIL held (native.FUNC_CALL_HOLDING): ~50 µs of WASM here. Timing only, never a
+# the GIL held (native.FUNC_CALL_HOLDING): ~20–30 µs of WASM here. Timing only, never a
 # result: see native.py.
 HOLD_GIL_BELOW_FUEL = 200_000
 # Fuel the last message of each code burned: where a new session starts guessing.
