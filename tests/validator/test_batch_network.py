@@ -149,3 +149,83 @@ def test_equivocating_validator_is_slashed_on_chain(
         staking.operator(a.address).stake == before and not staking.operator(a.address).excluded
         for a in net.validators[:3]
     )
+
+
+def test_era_change_with_a_validator_joining_and_one_leaving(
+    tmp_path: Path, anvil: Anvil, started: list[ValidatorProc]
+) -> None:
+    """Era 1: validators 0–3. Validator 4 stakes and registers, validator 3 unbonds all its
+    stake; era 2 starts while requests keep flowing. Every request is answered; in era 2
+    the newcomer signs and the leaver refuses."""
+    from eth_account import Account
+    from gexe.contracts import Staking, WrappedVara
+    from gexe.contracts.deploy import fund_eth
+
+    net = Net.deploy(anvil.url, anvil.private_keys, 4)
+    newcomer = Account.create()
+    fund_eth(net.w3, net.owner, newcomer.address, 10**18)
+    keys = [*net.validators, newcomer]
+    for i in range(5):
+        boot = started[0].p2p if started else []
+        v = make_validator(
+            tmp_path, i, net, keys[i], bootnodes=boot, extra=SEQUENCER if i == 0 else ""
+        )
+        v.start()
+        started.append(v)
+    until("peers", lambda: all(v.call("node_status")["peers"] >= 1 for v in started), vals=started)
+
+    code = programs.path("ping").read_bytes()
+    cid = code_id(code)
+    net.router.request_code_validation(net.owner, cid, code)
+    until("code verdict", lambda: net.router.code_state(cid) == VALIDATED, vals=started)
+    actor, _ = net.router.create_program_with_init(
+        net.owner, cid, os.urandom(32), b"", initial_executable_balance=EXEC_BALANCE
+    )
+    mirror = Mirror(net.w3, actor)
+    reply_topic = "0x" + topics_of("Mirror")["Reply"].hex()
+    sent: list[bytes] = []
+
+    def send(n: int) -> None:
+        for k in range(n):
+            _, mid = mirror.send_message(net.users[k % len(net.users)], b"PING")
+            sent.append(mid)
+
+    def answered() -> dict[bytes, int]:
+        logs = net.w3.eth.get_logs(
+            {"address": actor, "fromBlock": 0, "toBlock": "latest", "topics": [reply_topic]}
+        )
+        out: dict[bytes, int] = {}
+        for lg in logs:
+            for mid in sent:
+                if mid.hex() in bytes(lg["data"]).hex():
+                    out[mid] = out.get(mid, 0) + 1
+        return out
+
+    send(3)
+    staking = Staking(net.w3, net.deployment.staking)
+    wv = WrappedVara(net.w3, net.deployment.wrapped_vara)
+    wv.mint(net.owner, newcomer.address, 100)
+    wv.approve(newcomer, net.deployment.staking, 100)
+    staking.deposit(newcomer, 100)
+    staking.register_validator(newcomer, newcomer.address)
+    leaver = net.validators[3]
+    staking.unbond(leaver, staking.operator(leaver.address).stake)
+    send(3)
+    net.rpc("evm_increaseTime", 3700)
+    net.rpc("evm_mine")
+    net.router.start_next_era(net.owner)
+    assert net.router.era_index() == 2
+    era2 = {a for a, _ in net.router.era_validators(2)}
+    assert newcomer.address in era2 and leaver.address not in era2 and len(era2) == 4
+    send(4)
+    until("all answered", lambda: len(answered()) == len(sent), timeout=90, vals=started)
+    assert all(n == 1 for n in answered().values())  # exactly once
+    # era 2 batches were signed by the newcomer; the leaver refused to sign them
+    until(
+        "newcomer signs",
+        lambda: started[4].call("node_status")["batches_signed"] > 0,
+        vals=started,
+    )
+    assert started[3].call("node_status")["batches_refused"] > 0
+    roots = {v.call("program_state", actor)["state_hash"] for v in started}
+    assert roots == {"0x" + mirror.state_hash().hex()}
