@@ -19,6 +19,7 @@ from ._errors import UserError
 from .code_cmd import add_code_commands
 from .dev_cmd import add_dev_commands
 from .key_cmd import add_key_commands
+from .operator_cmd import add_operator_commands
 from .program_cmd import add_program_commands
 from .validator_cmd import add_validator_commands
 
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_code_commands(sub)
     add_key_commands(sub)
     add_validator_commands(sub)
+    add_operator_commands(sub)
     add_dev_commands(sub)
     return ap
 
