@@ -221,7 +221,9 @@ def test_shuffled_schedules_give_the_same_results(monkeypatch):
     for seed, workers in ((1, 1), (2, 2), (3, 2)):
         rng = random.Random(seed)
         monkeypatch.setattr(
-            Processor, "_schedule", staticmethod(lambda progs: rng.sample(progs, len(progs)))
+            Processor,
+            "_schedule",
+            staticmethod(lambda progs, rng=rng: rng.sample(progs, len(progs))),
         )
         assert run_workload(workers) == reference, (seed, workers)
 
