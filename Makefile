@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-quick lint fmt demo dev dev-smoke programs programs-check contracts contracts-check bench bench-quick fuzz fuzz-quick clean
+.PHONY: setup test test-quick lint fmt demo dev dev-smoke programs programs-check contracts contracts-check bench bench-quick fuzz fuzz-quick faults soak clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -60,6 +60,18 @@ contracts: node_modules/.installed
 
 contracts-check: contracts
 	git diff --exit-code --stat -- contracts/artifacts
+
+# The CI-sized fault suite (issue #9, tests/faults, ~7 minutes; also part of `make test`):
+# crash, chain and network faults injected on a dev network during request streams, then a
+# short load; prints the trials and totals. FAULT_SEED=<n> replays a run's random choices.
+faults: setup
+	$(PY) -m pytest -q tests/faults $(PYTEST_ARGS)
+
+# The soak (issue #9): the highest request rate the dev network holds for 10 minutes, then
+# 60 fault trials; prints JSON and writes bench/results/faults.json. A short one:
+# make soak SOAK_ARGS="--minutes 1 --trials 12"
+soak: setup
+	$(PY) faults/soak.py $(SOAK_ARGS)
 
 bench: setup
 	$(PY) bench/run_all.py
