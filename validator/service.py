@@ -210,7 +210,7 @@ class ValidatorService:
             "programs": len(self.compute.state.programs),
             "reorgs": self.observer.reorgs if self.observer else 0,
             "p2p": self.gossip.listen_addrs if self.gossip else [],
-            "batches_signed": len(self.approver.signed) if self.approver else 0,
+            "batches_signed": int(self.metrics.batches_signed.get()),  # the approver forgets
             "batches_refused": self.approver.refused if self.approver else 0,
             "last_approved": self.last_approved,
             "equivocations": self.equivocations[-16:],
