@@ -975,14 +975,16 @@ class FaultNet:
         the network no longer holds it (or the sender cannot send it); the highest held."""
         best = None
         steps = []
-        rate = start
-        while rate <= limit:
+        rate = min(start, limit)
+        while True:
             o, fig = self.load(rate, step_seconds, max_latency=max_latency)
             steps.append({k: v for k, v in fig.items() if k != "samples"})
             if not fig["held"] or fig["rate_sent"] < 0.9 * rate:
                 break
             best = rate
-            rate = round(rate * factor, 1)
+            if rate >= limit:
+                break
+            rate = min(round(rate * factor, 1), limit)  # the limit itself is the last step
         return best, steps
 
     def _why_lost(self, o: Outcome, r: Request, q: tuple[bytes, int] | None) -> None:
@@ -1080,7 +1082,14 @@ enabled = false
             if timeout is None:  # ~1,000 messages/s when replaying; generous
                 timeout = 240.0 + len(self.requests) / 200
             deadline = time.monotonic() + timeout
-            while (p.status().get("head") or 0) < last:
+
+            def head() -> int:
+                try:  # busy replaying, it may answer slowly
+                    return int(p.call("node_status", timeout=30).get("head") or 0)
+                except (httpx.HTTPError, ValueError, DevNetError):
+                    return 0
+
+            while head() < last:
                 if time.monotonic() > deadline:
                     raise TrialFailed(f"the fresh validator did not reach block {last}")
                 if not p.alive():

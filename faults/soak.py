@@ -113,8 +113,6 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 out["ramp"] = steps
                 rate = best or 5.0
-                if best is not None and steps and steps[-1]["held"]:
-                    rate = chain_cap  # held at every step: soak at the chain's cap
             else:
                 rate = args.rate
             if args.minutes > 0:
@@ -171,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{mism} mismatches"
             )
             problems += bad
+        except Exception as e:  # reported with the figures gathered so far
+            problems.append(f"soak stopped: {type(e).__name__}: {e}"[:300])
+            progress(problems[-1])
         finally:
             probs = fn.stop_and_verify() if not fn.stopped else []
             problems += probs

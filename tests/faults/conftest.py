@@ -74,6 +74,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # ty
         "stores_verified",
         "fresh_sync_blocks",
         "fresh_sync_mismatches",
+        "gossip_heard",
+        "gossip_duplicated",
         "gossip_replayed",
     )
     tr.write_line(json.dumps({k: fig[k] for k in keys if k in fig}))

@@ -149,6 +149,12 @@ def test_equivocating_validator_is_slashed_on_chain(
         staking.operator(a.address).stake == before and not staking.operator(a.address).excluded
         for a in net.validators[:3]
     )
+    # and the cheater is out of the next election
+    net.rpc("evm_increaseTime", 3700)
+    net.rpc("evm_mine")
+    net.router.start_next_era(net.owner)
+    era2 = {a for a, _ in net.router.era_validators(2)}
+    assert cheat not in era2 and {a.address for a in net.validators[:3]} <= era2
 
 
 def test_era_change_with_a_validator_joining_and_one_leaving(
