@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
@@ -23,8 +23,11 @@ from web3.logs import DISCARD
 from web3.types import TxParams, TxReceipt
 
 from .artifacts import DecodedError, decode_error, load_artifact
-from .equivocation import EquivocationProof
+from .equivocation import EquivocationProof, sequencer_equivocation_args, sequencer_header_abi
 from .structs import BatchCommitment, to_abi
+
+if TYPE_CHECKING:
+    from .injected import SequencerBlockHeader
 
 T = TypeVar("T")
 
@@ -342,6 +345,25 @@ class Slasher(Binding):
         """Submit an equivocation proof (`equivocation.equivocation_proof`); the reporter gets
         `reporterRewardFraction` of what is slashed."""
         return self.send(reporter, "reportEquivocation", *proof.args())
+
+    def report_sequencer_equivocation(
+        self,
+        sender: LocalAccount,
+        first: SequencerBlockHeader,
+        first_sig: bytes,
+        second: SequencerBlockHeader,
+        second_sig: bytes,
+    ) -> TxReceipt:
+        """Prove that one key signed two different sequencer blocks for the same
+        `(anchor, anchor_number, height)` (`injected.SequencerBlockHeader`); the sender gets
+        `reporterRewardFraction` of what is slashed. Raises `NotAnEquivocation` before sending
+        when the headers do not make a proof, `ContractRevert` when the contract refuses it."""
+        args = sequencer_equivocation_args(first, first_sig, second, second_sig)
+        return self.send(sender, "reportSequencerEquivocation", *args)
+
+    def sequencer_block_hash(self, header: SequencerBlockHeader) -> bytes:
+        """The header's EIP-712 digest under the Router's domain (what the sequencer signs)."""
+        return bytes(self.call("sequencerBlockHash", sequencer_header_abi(header)))
 
     def proof_used(self, key: bytes) -> bool:
         return bool(self.call("proofUsed", key))

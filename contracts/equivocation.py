@@ -1,4 +1,5 @@
-"""Equivocation proofs for `Slasher.reportEquivocation` (contracts/src/Slasher.sol).
+"""Equivocation proofs for `Slasher.reportEquivocation` and
+`Slasher.reportSequencerEquivocation` (contracts/src/Slasher.sol).
 
 Two batches with the same `(previous_committed_batch_hash, block_hash)` must be equal: their
 content is a deterministic function of that pair. A validator that signs two different ones
@@ -7,6 +8,12 @@ the shared header fields and, per batch, only the hashes of its arrays, its `bur
 signature; the Slasher recomputes both batch hashes (`hashing.encode_batch_parts`), checks
 they differ, and recovers both signatures through the Router's EIP-712 digest.
 
+Sequencer blocks (`injected.SequencerBlockHeader`) are the other kind: two headers with the
+same `(anchor, anchor_number, height)` and different hashes, signed by one key, convict the
+sequencer (`sequencer_equivocation_args`). Their proof keys (`sequencer_proof_key`) hash a
+61-byte preimage starting with 0x02, batch keys (`proof_key`) an 84-byte one, so the two
+kinds never share a key.
+
 Pure: no chain access. `equivocation_proof(...)` builds the call arguments,
 `equivocation_signer(...)` checks a proof locally the way the contract will.
 """
@@ -14,7 +21,7 @@ Pure: no chain access. `equivocation_proof(...)` builds the call arguments,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_utils import keccak, to_canonical_address
 
@@ -22,10 +29,17 @@ from .eip712 import recover_signer
 from .hashing import chain_commitments_hash, code_commitments_hash, encode_batch_parts
 from .structs import BatchCommitment
 
+if TYPE_CHECKING:
+    from .injected import SequencerBlockHeader
+
 _HALF_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141 // 2
 
 # ABI type string of `ISlasher.SignedBatchHeader` (for eth_abi).
 SIGNED_BATCH_HEADER_ABI = "(bytes32,bytes32,uint128,bytes)"
+# ABI type string of `ISlasher.SequencerBlockHeader`.
+SEQUENCER_BLOCK_HEADER_ABI = "(bytes32,uint64,uint64,bytes32,bytes32)"
+# First byte of a sequencer proof key's preimage (`Slasher.sequencerProofKey`).
+SEQUENCER_KEY_TAG = b"\x02"
 
 
 class NotAnEquivocation(ValueError):
@@ -142,3 +156,47 @@ def proof_key(signer: str, previous_committed_batch_hash: bytes, block_hash: byt
     """`Slasher.proofKey`: keccak256(signer ‖ previousCommittedBatchHash ‖ blockHash); each key
     can convict once."""
     return keccak(to_canonical_address(signer) + previous_committed_batch_hash + block_hash)
+
+
+def sequencer_header_abi(header: SequencerBlockHeader) -> tuple[bytes, int, int, bytes, bytes]:
+    """`ISlasher.SequencerBlockHeader` of `header`, for eth_abi / web3."""
+    return (
+        header.anchor,
+        header.anchor_number,
+        header.height,
+        header.parent,
+        header.transactions_hash,
+    )
+
+
+def sequencer_equivocation_args(
+    first_header: SequencerBlockHeader,
+    first_sig: bytes,
+    second_header: SequencerBlockHeader,
+    second_sig: bytes,
+) -> tuple[Any, ...]:
+    """The arguments of `Slasher.reportSequencerEquivocation(first, firstSignature, second,
+    secondSignature)`. Raises `NotAnEquivocation` when the headers are not for the same
+    `(anchor, anchor_number, height)` or hash the same (signatures are not checked here:
+    `injected.Domain.block_signer` recovers them as the contract does)."""
+    slot_a = (first_header.anchor, first_header.anchor_number, first_header.height)
+    slot_b = (second_header.anchor, second_header.anchor_number, second_header.height)
+    if slot_a != slot_b:
+        raise NotAnEquivocation("the sequencer blocks differ in anchor, anchor number or height")
+    # One domain for both, so equal struct hashes <=> equal block hashes.
+    if first_header.struct_hash() == second_header.struct_hash():
+        raise NotAnEquivocation("both signatures are over the same sequencer block")
+    return (
+        sequencer_header_abi(first_header),
+        bytes(first_sig),
+        sequencer_header_abi(second_header),
+        bytes(second_sig),
+    )
+
+
+def sequencer_proof_key(signer: str, anchor: bytes, height: int) -> bytes:
+    """`Slasher.sequencerProofKey`: keccak256(0x02 ‖ signer ‖ anchor ‖ uint64 height); each key
+    convicts once, and never equals a batch `proof_key` (different preimage length)."""
+    return keccak(
+        SEQUENCER_KEY_TAG + to_canonical_address(signer) + anchor + height.to_bytes(8, "big")
+    )

@@ -19,6 +19,9 @@ import {IStaking} from "./IStaking.sol";
 ///         Router's EIP-712 digests, the very bytes `commitBatch` checks) must recover to one
 ///         signer that is in the validator set of the block's era. That era must be within the
 ///         unbonding window (`era + unbondingEras > currentEra`), so the stake is still there.
+///         A sequencer equivocation is two sequencer block headers with the same
+///         `(anchor, anchorNumber, height)` and different EIP-712 digests (same Router domain),
+///         signed by one validator of the era of `anchorNumber`; it is punished the same way.
 /// @dev Kept out of the Router so that the commit path stays small; it reads the Router's era
 ///      records and domain separator through views.
 contract Slasher is ISlasher, Ownable, ReentrancyGuardTransient {
@@ -35,6 +38,13 @@ contract Slasher is ISlasher, Ownable, ReentrancyGuardTransient {
     address public treasury;
 
     mapping(bytes32 key => bool) public proofUsed;
+
+    /// @dev keccak256("SequencerBlock(bytes32 anchor,uint64 anchorNumber,uint64 height,bytes32 parent,bytes32 transactionsHash)")
+    bytes32 internal constant SEQUENCER_BLOCK_TYPEHASH = keccak256(
+        "SequencerBlock(bytes32 anchor,uint64 anchorNumber,uint64 height,bytes32 parent,bytes32 transactionsHash)"
+    );
+    /// @dev First byte of a sequencer proof key's preimage (batch keys have none, and are longer).
+    bytes1 internal constant SEQUENCER_KEY_TAG = 0x02;
 
     constructor(
         address owner_,
@@ -104,6 +114,77 @@ contract Slasher is ISlasher, Ownable, ReentrancyGuardTransient {
         proofUsed[key] = true;
         slashed = _punish(operator);
         emit EquivocationSlashed(operator, signer, slashed, msg.sender);
+    }
+
+    /// @inheritdoc ISlasher
+    function sequencerProofKey(address signer, bytes32 anchor, uint64 height) public pure returns (bytes32) {
+        // 61-byte preimage: never equal to a batch key's 84-byte one (`proofKey`).
+        return keccak256(abi.encodePacked(SEQUENCER_KEY_TAG, signer, anchor, height));
+    }
+
+    /// @inheritdoc ISlasher
+    function sequencerBlockHash(SequencerBlockHeader calldata h) external view returns (bytes32 digest) {
+        return MessageHashUtils.toTypedDataHash(IRouter(router).domainSeparator(), _sequencerStructHash(h));
+    }
+
+    /// @inheritdoc ISlasher
+    function reportSequencerEquivocation(
+        SequencerBlockHeader calldata first,
+        bytes calldata firstSignature,
+        SequencerBlockHeader calldata second,
+        bytes calldata secondSignature
+    ) external nonReentrant returns (uint256 slashed) {
+        address signer = _sequencerEquivocator(first, firstSignature, second, secondSignature);
+        address operator;
+        {
+            bytes32 key = sequencerProofKey(signer, first.anchor, first.height);
+            if (proofUsed[key]) revert ProofAlreadyUsed(key);
+            // The era of the anchor the sequencer signed: nothing on chain ties `anchorNumber`
+            // to `anchor`, but both are under the offender's own signature.
+            operator = _operatorOf(_slashableEra(first.anchorNumber), signer);
+            proofUsed[key] = true;
+        }
+        slashed = _punish(operator);
+        emit SequencerEquivocationSlashed(operator, signer, slashed, msg.sender, first.anchor, first.height);
+    }
+
+    /// @dev The era of block `blockNumber`, if its validators can still be slashed (the same
+    ///      rules as `reportEquivocation`).
+    function _slashableEra(uint64 blockNumber) private view returns (uint256 era) {
+        era = IRouter(router).eraOfBlock(blockNumber);
+        if (era == 0) revert BlockBeforeFirstEra(blockNumber);
+        uint256 current = IRouter(router).eraIndex();
+        if (era + IStaking(staking).unbondingEras() <= current) revert ProofTooOld(era, current);
+    }
+
+    /// @dev The one signer of two different sequencer block headers for one slot; reverts
+    ///      unless there is one.
+    function _sequencerEquivocator(
+        SequencerBlockHeader calldata first,
+        bytes calldata firstSignature,
+        SequencerBlockHeader calldata second,
+        bytes calldata secondSignature
+    ) private view returns (address signer) {
+        if (first.anchor != second.anchor || first.anchorNumber != second.anchorNumber || first.height != second.height)
+        {
+            revert NotSameSlot(
+                first.anchor, first.anchorNumber, first.height, second.anchor, second.anchorNumber, second.height
+            );
+        }
+        bytes32 domain = IRouter(router).domainSeparator();
+        bytes32 digestA = MessageHashUtils.toTypedDataHash(domain, _sequencerStructHash(first));
+        bytes32 digestB = MessageHashUtils.toTypedDataHash(domain, _sequencerStructHash(second));
+        if (digestA == digestB) revert SameSequencerBlock(digestA);
+        signer = ECDSA.recoverCalldata(digestA, firstSignature);
+        address other = ECDSA.recoverCalldata(digestB, secondSignature);
+        if (signer != other) revert DifferentSigners(signer, other);
+    }
+
+    /// @dev EIP-712 struct hash of a sequencer block header (`injected.SequencerBlockHeader`).
+    function _sequencerStructHash(SequencerBlockHeader calldata h) private pure returns (bytes32) {
+        return keccak256(
+            abi.encode(SEQUENCER_BLOCK_TYPEHASH, h.anchor, h.anchorNumber, h.height, h.parent, h.transactionsHash)
+        );
     }
 
     /// @dev The one signer of two different batch headers; reverts unless there is one.
