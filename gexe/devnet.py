@@ -415,6 +415,7 @@ class DevNet:
         sequencer: bool = True,
         eth_rpc_url: Callable[[int, str], str] | None = None,
         validator_env: dict[str, str] | None = None,
+        native: bool = False,
     ) -> None:
         if validators < 1:
             raise DevNetError("a network needs at least one validator")
@@ -434,6 +435,8 @@ class DevNet:
         # given anvil's (e.g. a fault-injecting proxy in front of it)
         self.eth_rpc_url = eth_rpc_url
         self.validator_env = dict(validator_env or {})  # config overrides for every validator
+        # the native path: validator 0 (the sequencer's node) orders injected transactions
+        self.native = native
         self.anvil: Any = None
         self.w3: Any = None
         self.owner: Any = None
@@ -648,7 +651,12 @@ port = 0
 [validator]
 password_file = "password.txt"
 
-{seq}"""
+{seq}{self._native_text()}"""
+
+    def _native_text(self) -> str:
+        if not self.native or not self.procs:
+            return ""
+        return f'\n[native]\nsequencer = "{self.procs[0].address}"\n'
 
     def _start_validators(self) -> None:
         boot = self.procs[0]

@@ -43,6 +43,26 @@ def sequencer_role(service: Any) -> Any:
     )
 
 
+def ordering_role(service: Any) -> Any:
+    """The native path's ordering role, on the node whose key is `[native] sequencer`."""
+    native = service.native
+    if native is None or not native.is_sequencer:
+        return None
+    from gexe.sequencer.ordering import Ordering
+
+    c = service.cfg.native
+    role = Ordering(native, c.block_interval, c.max_block_txs, c.pool_size)
+    native.orderers.append(role)
+    return role
+
+
+def roles_for(cfg: Any) -> list[Any]:
+    out: list[Any] = [sequencer_role] if cfg.sequencer.enabled else []
+    if cfg.native.sequencer is not None:
+        out.append(ordering_role)
+    return out
+
+
 def _run(args: argparse.Namespace, *, sequencer: bool = False) -> int:
     from gexe.validator.service import ServiceError, run_validator
 
@@ -53,7 +73,7 @@ def _run(args: argparse.Namespace, *, sequencer: bool = False) -> int:
     if sequencer and not cfg.sequencer.enabled:
         cfg = replace(cfg, sequencer=replace(cfg.sequencer, enabled=True))
     try:
-        run_validator(cfg, [sequencer_role] if cfg.sequencer.enabled else [])
+        run_validator(cfg, roles_for(cfg))
     except (ServiceError, StoreError) as e:
         raise UserError(str(e)) from None
     except OSError as e:  # e.g. the RPC port is taken

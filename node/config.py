@@ -113,6 +113,18 @@ class SequencerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class NativeConfig:
+    """The native path: injected transactions, sequencer blocks, pre-confirmations."""
+
+    sequencer: str | None = None  # address whose sequencer blocks we follow; unset = off
+    block_interval: float = 0.01  # seconds a sequencer waits to gather transactions
+    max_block_txs: int = 256  # transactions per sequencer block
+    max_payload_bytes: int = 65_536  # per injected transaction
+    pool_size: int = 20_000  # transactions a node holds while they wait to be ordered
+    reforward_interval: float = 0.5  # seconds between re-forwards of a waiting transaction
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     node: NodeConfig = field(default_factory=NodeConfig)
     ethereum: EthereumConfig = field(default_factory=EthereumConfig)
@@ -121,6 +133,7 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     validator: ValidatorConfig = field(default_factory=ValidatorConfig)
     sequencer: SequencerConfig = field(default_factory=SequencerConfig)
+    native: NativeConfig = field(default_factory=NativeConfig)
     source: Path | None = None  # the file it was read from, if any
 
 
@@ -304,6 +317,22 @@ def _problems(c: Config) -> list[str]:
         p.append("[node] store_map_size must be at least 1 MiB (1048576)")
     if n.keep_blocks < 1:
         p.append("[node] keep_blocks must be at least 1")
+    nat = c.native
+    if nat.sequencer is not None:
+        if not _ADDRESS.fullmatch(nat.sequencer):
+            p.append(f"[native] sequencer must be 0x and 40 hex digits, got {nat.sequencer!r}")
+        if n.keep_blocks <= 64:
+            p.append("[native] needs [node] keep_blocks above 64 (transactions live 32 blocks)")
+    if not 0 < nat.block_interval <= 10:
+        p.append("[native] block_interval must be in (0, 10] seconds")
+    if not 1 <= nat.max_block_txs <= 1024:
+        p.append("[native] max_block_txs must be 1 to 1024")
+    if not 0 <= nat.max_payload_bytes <= 1 << 19:
+        p.append("[native] max_payload_bytes must be 0 to 524288")
+    if nat.pool_size < 1:
+        p.append("[native] pool_size must be at least 1")
+    if nat.reforward_interval <= 0:
+        p.append("[native] reforward_interval must be positive (seconds)")
     if not re.match(r"(https?|wss?)://", e.rpc_url):
         p.append(
             f"[ethereum] rpc_url must start with http://, https://, ws:// or wss://, got "

@@ -590,6 +590,8 @@ def seal(msg: GossipMessage, *, era: int, domain: GossipDomain, signer: Signer) 
 def _check_payload(env: SignedEnvelope, msg: GossipMessage, domain: GossipDomain) -> None:
     if msg.era != env.era:
         raise InconsistentPayload(f"payload era {msg.era} != envelope era {env.era}")
+    if getattr(msg, "TYPE", None) == 0x23 and msg.validator != env.sender:  # type: ignore[attr-defined]
+        raise InconsistentPayload("Promises.validator is not the envelope signer")
     if isinstance(msg, ApproveBatch):
         if msg.validator != env.sender:
             raise InconsistentPayload("ApproveBatch.validator is not the envelope signer")
@@ -634,3 +636,7 @@ def verify(
         raise SignerMismatch(f"signature by 0x{signer.hex()}, envelope claims 0x{env.sender.hex()}")
     _check_payload(env, env.message(), domain)
     return signer
+
+
+# the native path's messages (tags 0x20-0x2f) register themselves on import
+from . import gossip_injected as _gossip_injected  # noqa: E402, F401

@@ -26,8 +26,24 @@ CANON = b"c/"  # c/<u64 number>           -> block hash on the canonical chain
 CODE_VERDICT = b"v/"  # v/<code id>       -> CodeVerdict (records.py)
 COMPILED = b"x/"  # x/<tag>/<code id>     -> serialized compiled module (engine-specific)
 COMMITTED_BATCH = b"k/"  # k/<batch hash> -> block hash ‖ u64 number the batch ends at
+SEQ_BLOCK = b"q/"  # q/<sequencer block hash> -> SeqRecord (records.py)
+SEQ_TIP = b"t/"  # t/<eth block hash>    -> hash of the last sequencer block run at or before it
+SEQ_HEIGHT = b"h/"  # h/<u64 height>       -> sequencer block hash on our chain (overwritten)
+INCLUDED = b"i/"  # i/<tx hash>           -> sequencer block hash that carried the transaction
 
-PREFIXES = (META, BLOCK, BLOCK_INDEX, CANON, CODE_VERDICT, COMPILED, COMMITTED_BATCH)
+PREFIXES = (
+    META,
+    BLOCK,
+    BLOCK_INDEX,
+    CANON,
+    CODE_VERDICT,
+    COMPILED,
+    COMMITTED_BATCH,
+    SEQ_BLOCK,
+    SEQ_TIP,
+    SEQ_HEIGHT,
+    INCLUDED,
+)
 
 # Metadata names used by the store itself.
 META_SCHEMA = "schema_version"
@@ -87,3 +103,19 @@ def compiled_key(tag: str, code_id: bytes) -> bytes:
 
 def committed_batch_key(batch_hash: bytes) -> bytes:
     return COMMITTED_BATCH + _hash(batch_hash, "batch hash")
+
+
+def seq_block_key(seq_hash: bytes) -> bytes:
+    return SEQ_BLOCK + _hash(seq_hash, "sequencer block hash")
+
+
+def seq_tip_key(block_hash: bytes) -> bytes:
+    return SEQ_TIP + _hash(block_hash, "block hash")
+
+
+def seq_height_key(height: int) -> bytes:
+    return SEQ_HEIGHT + _u64(height)
+
+
+def included_key(tx_hash: bytes) -> bytes:
+    return INCLUDED + _hash(tx_hash, "transaction hash")

@@ -6,6 +6,9 @@
   result (`result`, `ZERO_HASH` when there is none). Rolling back to a block is moving
   the head pointer to its record; nothing is recomputed.
 - `CodeVerdict`: whether an uploaded code is valid, and why not.
+- `SeqRecord`: one executed sequencer block (the native path): where it sits (height,
+  parent, the Ethereum block it is anchored to), the runtime state after it, its result
+  and the block's own bytes (so it can be re-gossiped).
 
 Invariants: encodings are fixed-layout, versioned by their first byte, and decoding
 rejects anything else with `RecordError` (the store reports it as corruption).
@@ -24,6 +27,8 @@ ZERO_HASH = bytes(32)
 _BLOCK_V1 = b"\x01"
 _BLOCK = struct.Struct(">32sQ32sQ32s32s")
 _VERDICT_V1 = b"\x01"
+_SEQ_V1 = b"\x01"
+_SEQ = struct.Struct(">32sQ32sQ32s32s32s32s")
 
 
 class RecordError(ValueError):
@@ -66,6 +71,7 @@ class BlockRef:
 
     number: int
     hash: bytes
+    sequenced: bool = False  # a sequencer block anchored at `number` (not a batch target)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,3 +91,40 @@ class CodeVerdict:
         except UnicodeDecodeError:
             raise RecordError("code verdict reason is not UTF-8") from None
         return cls(data[1] == 1, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class SeqRecord:
+    hash: bytes  # the sequencer block's EIP-712 hash
+    height: int
+    anchor: bytes  # the Ethereum block it follows
+    anchor_number: int
+    parent: bytes  # previous sequencer block (ZERO_HASH at height 1)
+    state_root: bytes  # CAS key of the runtime state after it
+    result: bytes  # CAS key of its result's encoding
+    block: bytes  # CAS key of the SequencerBlockMsg body (re-gossip)
+
+    def __post_init__(self) -> None:
+        for name in ("hash", "anchor", "parent", "state_root", "result", "block"):
+            if len(getattr(self, name)) != 32:
+                raise ValueError(f"SeqRecord.{name} must be 32 bytes")
+        if not (0 <= self.height < 1 << 64 and 0 <= self.anchor_number < 1 << 64):
+            raise ValueError("SeqRecord height and anchor number must fit in 64 bits")
+
+    def encode(self) -> bytes:
+        return _SEQ_V1 + _SEQ.pack(
+            self.hash,
+            self.height,
+            self.anchor,
+            self.anchor_number,
+            self.parent,
+            self.state_root,
+            self.result,
+            self.block,
+        )
+
+    @classmethod
+    def decode(cls, data: bytes) -> SeqRecord:
+        if len(data) != 1 + _SEQ.size or data[:1] != _SEQ_V1:
+            raise RecordError(f"not a sequencer-block record ({len(data)} bytes)")
+        return cls(*_SEQ.unpack_from(data, 1))

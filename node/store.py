@@ -51,7 +51,7 @@ import lmdb
 from gexe.runtime import blake2b256
 
 from . import namespaces as ns
-from .records import ZERO_HASH, BlockRecord, CodeVerdict, RecordError
+from .records import ZERO_HASH, BlockRecord, CodeVerdict, RecordError, SeqRecord
 from .snapshot import SnapshotError, snapshot_children
 
 SCHEMA_VERSION = 1
@@ -149,6 +149,30 @@ class _Reads:
 
     def compiled(self, tag: str, code_id: bytes) -> bytes | None:
         return self.get(ns.compiled_key(tag, code_id))
+
+    # -- the native path's sequencer blocks
+
+    def seq_block(self, seq_hash: bytes) -> SeqRecord | None:
+        data = self.get(ns.seq_block_key(seq_hash))
+        if data is None:
+            return None
+        try:
+            return SeqRecord.decode(data)
+        except RecordError as e:
+            raise StoreCorrupt(f"sequencer-block record 0x{seq_hash.hex()}: {e}") from None
+
+    def seq_tip(self, block_hash: bytes) -> SeqRecord | None:
+        """The last sequencer block run at or before Ethereum block `block_hash`."""
+        h = self.get(ns.seq_tip_key(block_hash))
+        return None if h is None else self.seq_block(h)
+
+    def seq_at_height(self, height: int) -> SeqRecord | None:
+        h = self.get(ns.seq_height_key(height))
+        return None if h is None else self.seq_block(h)
+
+    def included_in(self, tx_hash: bytes) -> bytes | None:
+        """The sequencer block that carried `tx_hash` (on some branch; check it)."""
+        return self.get(ns.included_key(tx_hash))
 
 
 class Store(_Reads):
@@ -529,6 +553,21 @@ class BlockWriter(_Reads):
 
     def put_compiled(self, tag: str, code_id: bytes, data: bytes) -> None:
         self.put(ns.compiled_key(tag, code_id), data)
+
+    def put_seq(self, record: SeqRecord, tx_hashes: list[bytes]) -> None:
+        """Record an executed sequencer block: its record, its height on our chain, the
+        transactions it carried, and the new sequencer tip of its anchor."""
+        for key in (record.state_root, record.result, record.block):
+            if not self.contains(key):
+                raise StoreError(f"sequencer block {record.height}: 0x{key.hex()} is not stored")
+        self.put(ns.seq_block_key(record.hash), record.encode())
+        self.put(ns.seq_height_key(record.height), record.hash)
+        self.put(ns.seq_tip_key(record.anchor), record.hash)
+        for t in tx_hashes:
+            self.put(ns.included_key(t), record.hash)
+
+    def put_seq_tip(self, block_hash: bytes, seq_hash: bytes) -> None:
+        self.put(ns.seq_tip_key(block_hash), seq_hash)
 
     def put_block(self, record: BlockRecord) -> None:
         """Add a block record (by hash and in the number index). Its snapshot root and

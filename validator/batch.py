@@ -164,7 +164,7 @@ class BatchBook:
         head = self.head()
         if prev is None or head is None:
             return []
-        out = [ref for ref, _ in self._content(head, prev.number)]
+        out = [ref for ref, _ in self._content(head, prev.number) if not ref.sequenced]
         out.reverse()
         return out
 
@@ -203,7 +203,11 @@ class BatchBook:
         if has_content(res):
             yield start, res
         ptr = res.get("content_prev")
-        while ptr is not None and ptr["number"] > above:
+        # a sequencer block anchored at block n runs after n's events: it belongs to the
+        # batches that end after n
+        while ptr is not None and (
+            ptr["number"] > above or (ptr["number"] == above and "seq" in ptr)
+        ):
             res = self._result(_b(ptr["result"]))
-            yield BlockRef(ptr["number"], _b(ptr["hash"])), res
+            yield BlockRef(ptr["number"], _b(ptr["hash"]), "seq" in ptr), res
             ptr = res.get("content_prev")

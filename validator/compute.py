@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gexe.contracts import (
@@ -45,7 +45,8 @@ from gexe.contracts import (
     batch_hash,
 )
 from gexe.contracts import Message as EthMessage
-from gexe.node.records import BlockRecord, CodeVerdict
+from gexe.node.records import ZERO_HASH as ZERO32
+from gexe.node.records import BlockRecord, CodeVerdict, SeqRecord
 from gexe.node.snapshot import load_runtime_state, store_runtime_state
 from gexe.node.store import Store
 from gexe.runtime import (
@@ -62,6 +63,7 @@ from gexe.runtime.message import Message
 
 from .chain import Header
 from .events import CodeUpload, CommittedBatch, Item, code_verdict
+from .injected import Verdict, judge, queue_message
 
 
 def hx(b: bytes) -> str:
@@ -117,6 +119,33 @@ def _message_json(m: Message) -> dict[str, Any]:
     }
 
 
+def _transitions_json(transitions: Sequence[Transition]) -> list[dict[str, Any]]:
+    return [
+        {
+            "program_id": hx(t.program_id),
+            "new_state_hash": hx(t.new_state_hash),
+            "exited": t.exited,
+            "inheritor": hx(t.inheritor),
+            "messages": [_message_json(m) for m in t.messages],
+        }
+        for t in transitions
+    ]
+
+
+def _dispatches_json(dispatches: Sequence[Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "program_id": hx(d.program_id),
+            "message_id": hx(d.message_id),
+            "kind": d.kind.name.lower(),
+            "status": d.status,
+            "gas_burned": d.gas_burned,
+            "explanation": d.explanation,
+        }
+        for d in dispatches
+    ]
+
+
 def result_json(
     header: Header,
     root: bytes,
@@ -134,31 +163,12 @@ def result_json(
         "timestamp": header.timestamp,
         "state_root": hx(root),
         "commitment": hx(commitment),
-        "transitions": [
-            {
-                "program_id": hx(t.program_id),
-                "new_state_hash": hx(t.new_state_hash),
-                "exited": t.exited,
-                "inheritor": hx(t.inheritor),
-                "messages": [_message_json(m) for m in t.messages],
-            }
-            for t in result.transitions
-        ],
+        "transitions": _transitions_json(result.transitions),
         "codes": [{"code_id": hx(c), "valid": ok, "reason": why} for c, ok, why in codes],
         "gas_burned": result.gas_burned,
         "rounds": result.rounds,
         "queued_left": result.queued_left,
-        "dispatches": [
-            {
-                "program_id": hx(d.program_id),
-                "message_id": hx(d.message_id),
-                "kind": d.kind.name.lower(),
-                "status": d.status,
-                "gas_burned": d.gas_burned,
-                "explanation": d.explanation,
-            }
-            for d in result.dispatches
-        ],
+        "dispatches": _dispatches_json(result.dispatches),
         "dropped_events": dropped,
         "content_prev": content_prev,
         "committed_batches": [
@@ -190,6 +200,19 @@ class BlockOutcome:
     gas_burned: int
 
 
+@dataclass(frozen=True, slots=True)
+class SeqOutcome:
+    record: SeqRecord
+    result: dict[str, Any]
+    verdicts: tuple[Verdict, ...]
+    dispatches: int
+    gas_burned: int
+
+
+class SeqError(ValueError):
+    """A sequencer block that does not extend this node's chain of them here and now."""
+
+
 class Compute:
     """The validator's runtime state over its store. Not thread-safe for writers: one
     task calls `apply`/`revert_to` at a time (from a worker thread); readers may read
@@ -200,16 +223,33 @@ class Compute:
         self.keep_blocks = keep_blocks
         self.processor = Processor(storage=store, workers=workers)
         self.head: BlockRecord | None = store.head()
+        # the last sequencer block run (native path), at the head or at an earlier block
+        self.seq: SeqRecord | None = store.seq_tip(self.head.hash) if self.head else None
         self.state: RuntimeState = (
-            load_runtime_state(store, self.head.state_root) if self.head else RuntimeState()
+            load_runtime_state(store, self._root()) if self.head else RuntimeState()
         )
         self._since_prune = 0
         self.content_tip = self._content_tip(self.head)
 
+    def _root(self) -> bytes:
+        """The state root after the head and the sequencer blocks anchored at it."""
+        assert self.head is not None
+        if self.seq is not None and self.seq.anchor == self.head.hash:
+            return self.seq.state_root
+        return self.head.state_root
+
     def _content_tip(self, rec: BlockRecord | None) -> dict[str, Any] | None:
-        """Pointer to the newest block at or before `rec` whose result has content."""
+        """Pointer to the newest block (or sequencer block) at or before `rec`, and the
+        sequencer blocks anchored at it, whose result has content."""
         if rec is None:
             return None
+        if self.seq is not None and self.seq.anchor == rec.hash:
+            data = self.store.read(self.seq.result)
+            res = None if data is None else json.loads(data)
+            if res is not None:
+                if has_content(res):
+                    return _seq_pointer(self.seq)
+                return res.get("content_prev")
         res = self.result(rec)
         if res is None:
             return None
@@ -280,7 +320,7 @@ class Compute:
                 root = store_runtime_state(
                     w,
                     state,
-                    previous=prev.state_root if prev else None,
+                    previous=self._root() if prev else None,
                     changed=[t.program_id for t in result.transitions],
                 )
                 commitment = batch_hash(
@@ -294,6 +334,8 @@ class Compute:
                     header.hash, header.number, header.parent_hash, header.timestamp, root, res
                 )
                 w.put_block(rec)
+                if self.seq is not None:  # sequencer blocks run so far, as of this block
+                    w.put_seq_tip(rec.hash, self.seq.hash)
                 w.set_head(rec.hash)
                 w.commit()
             finally:
@@ -313,6 +355,133 @@ class Compute:
         self.store.rollback_to(header.hash)
         head = self.store.head()
         assert head is not None and head.hash == header.hash
-        self.state = load_runtime_state(self.store, head.state_root)
         self.head = head
+        self.seq = self.store.seq_tip(head.hash)
+        self.state = load_runtime_state(self.store, self._root())
         self.content_tip = self._content_tip(head)
+
+    # -- the native path
+
+    def seq_canonical(self, seq_hash: bytes) -> SeqRecord | None:
+        """The sequencer block `seq_hash` if it is on this node's chain of them."""
+        rec = self.store.seq_block(seq_hash)
+        if rec is None or self.seq is None or rec.height > self.seq.height:
+            return None
+        at = self.store.seq_at_height(rec.height)
+        return rec if at is not None and at.hash == rec.hash else None
+
+    def _ref_number(self, block_hash: bytes) -> int | None:
+        rec = self.store.block(block_hash)
+        if rec is None:
+            return None
+        canon = self.store.block_by_number(rec.number)
+        return rec.number if canon is not None and canon.hash == rec.hash else None
+
+    def apply_seq(
+        self, msg: Any, seq_hash: bytes, tx_hashes: Sequence[bytes], domain: Any, max_payload: int
+    ) -> SeqOutcome:
+        """Run a sequencer block (`SequencerBlockMsg`, its hash and its transactions'
+        hashes, all checked by the caller) on top of the head and the sequencer blocks
+        before it. One LMDB transaction, like a block."""
+        h = msg.header
+        head = self.head
+        tip = self.seq
+        if head is None or h.anchor != head.hash:
+            raise SeqError(f"sequencer block {h.height} is not anchored at our head")
+        if h.height != (tip.height + 1 if tip else 1) or h.parent != (tip.hash if tip else ZERO32):
+            raise SeqError(f"sequencer block {h.height} does not extend our tip")
+        store = self.store
+        seen: set[bytes] = set()
+        verdicts: list[Verdict] = []
+        events: list[Event] = []
+        programs = self.state.programs
+
+        def included(t: bytes) -> bool:
+            if t in seen:
+                return True
+            s = store.included_in(t)
+            return s is not None and self.seq_canonical(s) is not None
+
+        for stx, th in zip(msg.txs, tx_hashes, strict=True):
+            v = judge(
+                stx,
+                domain,
+                anchor_number=head.number,
+                ref_number=self._ref_number,
+                program_active=lambda pid: pid in programs,
+                included=included,
+                max_payload=max_payload,
+            )
+            assert v.tx_hash == th
+            verdicts.append(v)
+            if v.ok:
+                seen.add(v.tx_hash)
+                events.append(queue_message(v, stx))
+        before = self._root()
+        with store.begin_block() as w:
+            self.processor.storage = w
+            try:
+                if events:
+                    info = BlockInfo(head.number, head.timestamp)
+                    state, result = self.processor.process_block(self.state, info, events)
+                    root = store_runtime_state(
+                        w,
+                        state,
+                        previous=before,
+                        changed=[t.program_id for t in result.transitions],
+                    )
+                else:  # an empty block (a seal) changes nothing
+                    state, result, root = self.state, None, before
+                body = {
+                    "kind": "sequencer",
+                    "number": head.number,
+                    "hash": hx(seq_hash),
+                    "anchor": hx(head.hash),
+                    "height": h.height,
+                    "parent": hx(h.parent),
+                    "state_root": hx(root),
+                    "txs": [
+                        {
+                            "hash": hx(v.tx_hash),
+                            "sender": hx(v.sender) if v.sender else None,
+                            "status": "executed" if v.ok else "refused",
+                            "reason": v.reason or None,
+                        }
+                        for v in verdicts
+                    ],
+                    "transitions": _transitions_json(result.transitions) if result else [],
+                    "codes": [],
+                    "gas_burned": result.gas_burned if result else 0,
+                    "dispatches": _dispatches_json(result.dispatches) if result else [],
+                    "queued_left": result.queued_left if result else 0,
+                    "content_prev": self.content_tip,
+                }
+                res = w.write(encode_json(body))
+                blob = w.write(replace(msg, era=0, resend=0).body())  # same bytes everywhere
+                rec = SeqRecord(
+                    seq_hash, h.height, head.hash, head.number, h.parent, root, res, blob
+                )
+                w.put_seq(rec, [v.tx_hash for v in verdicts if v.ok])
+                w.commit()
+            finally:
+                self.processor.storage = store
+        self.seq = rec
+        self.state = state
+        if has_content(body):
+            self.content_tip = _seq_pointer(rec)
+        return SeqOutcome(
+            rec,
+            body,
+            tuple(verdicts),
+            len(result.dispatches) if result else 0,
+            result.gas_burned if result else 0,
+        )
+
+
+def _seq_pointer(rec: SeqRecord) -> dict[str, Any]:
+    return {
+        "number": rec.anchor_number,
+        "seq": rec.height,
+        "hash": hx(rec.hash),
+        "result": hx(rec.result),
+    }

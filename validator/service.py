@@ -56,7 +56,7 @@ from .compute import Compute, hx
 from .equivocation import EquivocationDetector
 from .events import Item
 from .observer import RETRYABLE, Observer, find_deploy_block
-from .report import report_equivocation
+from .report import report_equivocation, report_sequencer_equivocation
 from .rpc import RpcDispatcher, RpcServer
 
 log = get_logger("validator")
@@ -81,7 +81,7 @@ class Role(Protocol):
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None: ...
 
 
-RoleFactory = Callable[["ValidatorService"], Role]
+RoleFactory = Callable[["ValidatorService"], "Role | None"]
 
 
 class Metrics:
@@ -173,6 +173,7 @@ class ValidatorService:
         self.era: int | None = None
         self.observer: Observer | None = None
         self.validator_set: set[bytes] = set()
+        self.validator_stakes: dict[bytes, int] = {}
         self.gossip: Any = None  # gexe.node.gossip.GossipService when running
         # batch digest → validators whose approval we saw (gossip or our own)
         self.approvals: OrderedDict[bytes, set[bytes]] = OrderedDict()
@@ -186,6 +187,11 @@ class ValidatorService:
         self.started = time.monotonic()
         self.rpc_port: int | None = None
         self.metrics_port: int | None = None
+        self.native: Any = None  # validator.native.NativeLane when [native] sequencer is set
+        if cfg.native.sequencer is not None:
+            from .native import NativeLane
+
+            self.native = NativeLane(self)
 
     # -- status
 
@@ -215,14 +221,22 @@ class ValidatorService:
             "last_approved": self.last_approved,
             "equivocations": self.equivocations[-16:],
             "roles": [r.status() for r in self.roles],
+            "native": self.native.status() if self.native else None,
             "uptime": round(time.monotonic() - self.started, 1),
         }
 
     # -- chain callbacks
 
     async def on_block(self, header: Header, items: list[Item]) -> None:
-        t0 = time.monotonic()
-        out = await trio.to_thread.run_sync(self.compute.apply, header, items)
+        native = self.native
+        if native is not None:  # the sequencer must have sealed our head first
+            await native.before_block(header.number)
+            async with native.lock:
+                t0 = time.monotonic()
+                out = await trio.to_thread.run_sync(self.compute.apply, header, items)
+        else:
+            t0 = time.monotonic()
+            out = await trio.to_thread.run_sync(self.compute.apply, header, items)
         self.metrics.block_seconds.observe(time.monotonic() - t0)
         self.metrics.blocks.inc()
         self.metrics.messages.inc(out.dispatches)
@@ -239,6 +253,9 @@ class ValidatorService:
                 root=hx(out.record.state_root)[:18],
             )
         self.hub.publish_block(out.result)
+        if native is not None:
+            await native._after(out.result)
+            await native.drain()
         for role in self.roles:
             role.on_head()
         if self.approver is not None and self.approver.pending:
@@ -246,7 +263,11 @@ class ValidatorService:
                 await self._decided(req, d)
 
     async def on_revert(self, to: Header, depth: int) -> None:
-        await trio.to_thread.run_sync(self.compute.revert_to, to)
+        if self.native is not None:
+            async with self.native.lock:
+                await trio.to_thread.run_sync(self.compute.revert_to, to)
+        else:
+            await trio.to_thread.run_sync(self.compute.revert_to, to)
         self.metrics.reorgs.inc()
         self.metrics.head.set(to.number)
         log.info("rolled back", to=to.number, depth=depth)
@@ -268,8 +289,31 @@ class ValidatorService:
             log.warning("gossip publish failed", error=f"{type(e).__name__}: {e}"[:200])
 
     async def _on_message(self, m: Any) -> None:
+        from gexe.node.gossip_injected import (
+            InjectedTx,
+            Promises,
+            SequencerBlockMsg,
+            SequencerBlockRequest,
+        )
         from gexe.node.gossip_messages import ApproveBatch, RequestBatchValidation
 
+        native = self.native
+        if native is not None and native.domain is not None:
+            if isinstance(m, SequencerBlockMsg):
+                native.on_block_msg(m)
+                return
+            if isinstance(m, Promises):
+                native.on_promises(m)
+                return
+            if isinstance(m, InjectedTx):
+                if native.orderers and native.domain is not None:
+                    h = native.domain.tx_hash(m.tx.tx)
+                    for o in native.orderers:
+                        o.add(h, m.tx)
+                return
+            if isinstance(m, SequencerBlockRequest):
+                await native.on_request(m)
+                return
         if isinstance(m, ApproveBatch):  # gossip verified it against the validator set
             if self.detector is not None:
                 proof = self.detector.observe(m)
@@ -369,6 +413,37 @@ class ValidatorService:
 
         self._nursery.start_soon(report)
 
+    async def _drain_loop(self) -> None:
+        """Run sequencer blocks as they arrive between Ethereum blocks."""
+        native = self.native
+        while True:
+            await native.arrival()
+            await native.drain()
+
+    def report_sequencer_equivocation(self, a: Any, a_sig: bytes, b: Any, b_sig: bytes) -> None:
+        if self.signer is None or self.roles or self._nursery is None:
+            return
+        if not self.cfg.validator.report_equivocation:
+            return
+        native = self.native
+
+        async def report() -> None:
+            assert self.signer is not None
+            status = await report_sequencer_equivocation(
+                self.client,
+                self.signer,
+                self.router,
+                self.chain_id or 0,
+                a,
+                a_sig,
+                b,
+                b_sig,
+                native.sequencer,
+            )
+            native.equivocations[-1]["reported"] = status
+
+        self._nursery.start_soon(report)
+
     async def _gossip_in(self) -> None:
         assert self.gossip is not None
         async for rec in self.gossip.incoming:
@@ -440,8 +515,11 @@ class ValidatorService:
                 data = await self.client.call(self.router, ERA_INDEX)
                 self.era = int.from_bytes(data[-32:], "big") if data else None
                 data = await self.client.call(self.router, VALIDATORS)
-                signers, _ = abi_decode(["address[]", "uint256[]"], data)
+                signers, stakes = abi_decode(["address[]", "uint256[]"], data)
                 self.validator_set = {bytes.fromhex(a[2:]) for a in signers}
+                self.validator_stakes = {
+                    bytes.fromhex(a[2:]): int(w) for a, w in zip(signers, stakes, strict=False)
+                }
             except RETRYABLE:
                 pass
             self._update_lag()
@@ -511,7 +589,15 @@ class ValidatorService:
             self.detector = EquivocationDetector(self.chain_id, self.router)
             nursery.start_soon(self._signals, nursery.cancel_scope)
             api = ValidatorApi(self.compute, self.hub, self.status, nursery)
-            dispatcher = RpcDispatcher(api.methods())
+            methods = api.methods()
+            if self.native is not None:
+                from .injected_api import InjectedApi
+
+                self.native.start(self.chain_id, self.router)
+                methods.update(InjectedApi(self.native, self, nursery).methods())
+                nursery.start_soon(self.native.reforward_loop)
+                nursery.start_soon(self._drain_loop)
+            dispatcher = RpcDispatcher(methods)
             await self._rpc_timed(dispatcher)
             if cfg.rpc.enabled:
                 server = RpcServer(
@@ -541,6 +627,8 @@ class ValidatorService:
                 await nursery.start(self._run_gossip)
             for factory in self.role_factories:
                 role = factory(self)
+                if role is None:  # not this node's role (e.g. ordering on a follower)
+                    continue
                 self.roles.append(role)
                 await nursery.start(role.run)
             self._write_info()
