@@ -7,6 +7,9 @@
   (`preconfirmed`, `refused`, `expired`);
 - `injected_getTransactionReceipt(hash)` → the receipt or null (only the node that
   accepted a transaction keeps its receipt);
+- `injected_sequencerBlock(height)` → the result of a sequencer block this node ran
+  (`kind`, `height`, `hash`, `anchor`, `number`, `txs` with each verdict, `transitions`,
+  `dispatches`, `state_root`), or null;
 - `injected_info()` → what a client needs to sign and check: chain id, Router, sequencer,
   head (a reference block), era, validators with stakes, limits.
 
@@ -67,6 +70,7 @@ class InjectedApi:
             "injected_sendTransactionAndWatch": self.send_and_watch,
             "injected_getTransactionReceipt": self.receipt,
             "injected_info": self.info,
+            "injected_sequencerBlock": self.sequencer_block,
         }
 
     async def _accept(self, tx: Any) -> bytes:
@@ -113,6 +117,26 @@ class InjectedApi:
 
     async def receipt(self, _s: Session, tx_hash: Any) -> dict[str, Any] | None:
         return self.lane.receipt(_bytes(tx_hash, "hash", (32,)))
+
+    async def sequencer_block(self, _s: Session, height: Any) -> dict[str, Any] | None:
+        """A sequencer block this node ran (on its current chain of them): where it sits,
+        its transactions' verdicts and its result."""
+        n = _uint(height, "height")
+        compute = self.lane.compute
+
+        def run() -> dict[str, Any] | None:
+            tip = compute.seq
+            if tip is None or n > tip.height or n < 1:
+                return None
+            rec = compute.store.seq_at_height(n)
+            data = compute.store.read(rec.result) if rec else None
+            if rec is None or data is None:
+                return None
+            import json
+
+            return json.loads(data)  # type: ignore[no-any-return]
+
+        return await trio.to_thread.run_sync(run)
 
     async def info(self, _s: Session) -> dict[str, Any]:
         head = self.lane.compute.head
