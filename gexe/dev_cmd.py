@@ -181,6 +181,57 @@ class Demo:
             "Reply: error {a.code_name}, payload {a.text}",
         )
 
+        if net.native:
+            self.injected()
+
+    def injected(self) -> None:
+        """5. the native path: an injected transaction, pre-confirmed, then on chain."""
+        from eth_account import Account
+
+        from gexe.client import Client, ClientError
+
+        net, ex = self.net, self.ex
+        rpc = net.procs[1 % len(net.procs)]
+        _say(
+            f'\n5. injected transaction "PING" → ping over validator {rpc.index}\'s RPC '
+            "(no Ethereum transaction)"
+        )
+        try:
+            with Client(rpc.rpc_url, Account.create()) as c:
+                t0 = time.monotonic()
+                r = c.send_injected(ex["ping"], b"PING", timeout=self.timeout)
+                ms = (time.monotonic() - t0) * 1000
+                signers = c.verify(r)
+        except ClientError as e:
+            raise DevNetError(f"5. injected transaction: {e}") from None
+        seq = r.sequencer_block or {}
+        _say(
+            f"  ordered    sequencer block {seq.get('height')} anchored at block "
+            f"{seq.get('anchor_number')}"
+        )
+        _say(
+            f"  pre-confirmed in {ms:.0f} ms: reply {r.reply_payload!r} "
+            f"({_code_name(r.reply_code or bytes(4))}), promised by {len(signers)} of "
+            f"{len(net.procs)} validators (> 2/3 of the stake)"
+        )
+        if r.reply_payload != b"PONG":
+            raise DevNetError(f"5. injected transaction: expected PONG, got {r.reply_payload!r}")
+        answer = net.wait_answer(r.tx_hash, self.timeout)
+        commit = net.commit_of(answer.tx_hash)
+        promise = r.promise()
+        from eth_utils import keccak
+
+        same = keccak(answer.payload) == promise.reply_hash and answer.code == promise.reply_code
+        _say(
+            f"  committed  block {commit.block:<6} commitBatch {_short(commit.tx_hash)}: "
+            f"Reply {answer.payload!r} to the sender on chain — "
+            + ("matches the promise" if same else "DIFFERS from the promise")
+        )
+        if not same:
+            raise DevNetError(
+                "5. injected transaction: the committed reply differs from the promise"
+            )
+
 
 def _run(args: argparse.Namespace) -> int:
     if args.validators < 1 or args.validators > 16:
@@ -199,6 +250,7 @@ def _run(args: argparse.Namespace) -> int:
         validators=args.validators,
         block_time=args.block_time,
         progress=_say,
+        native=not args.no_native,
     )
     try:
         _say(
@@ -272,6 +324,11 @@ def add_dev_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     )
     p.add_argument(
         "--smoke", action="store_true", help="run the demo and exit: 0 only if every reply arrived"
+    )
+    p.add_argument(
+        "--no-native",
+        action="store_true",
+        help="without the native path (injected transactions, sequencer blocks)",
     )
     p.add_argument(
         "--dir",
