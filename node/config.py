@@ -79,6 +79,7 @@ class RpcConfig:
     allow_external: bool = False
     max_request_bytes: int = 1 << 20
     rate_limit: float = 100.0  # requests per second per client; 0 = unlimited
+    max_connections: int = 512  # open HTTP/WebSocket connections at once (503 beyond)
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +316,8 @@ def _problems(c: Config) -> list[str]:
         p.append(f"[node] log_format must be one of {', '.join(FORMATS)}, got {n.log_format!r}")
     if n.store_map_size < 1 << 20:
         p.append("[node] store_map_size must be at least 1 MiB (1048576)")
+    if c.rpc.max_connections < 1:
+        p.append("[rpc] max_connections must be at least 1")
     if n.keep_blocks < 1:
         p.append("[node] keep_blocks must be at least 1")
     nat = c.native

@@ -13,7 +13,9 @@ Two layers:
 Limits: request body (and WS message) size `max_request_bytes` (413 / -32600 beyond),
 batches of at most `MAX_BATCH` calls, JSON nested at most `MAX_JSON_DEPTH` levels
 (-32700 beyond), and a token bucket per client address of
-`rate_limit` requests per second (429 / -32005 when empty; 0 = unlimited).
+`rate_limit` requests per second (429 / -32005 when empty; 0 = unlimited), at most
+`max_connections` open at once (503 beyond), and a WebSocket without subscriptions that
+sends no complete message for 3 × `read_timeout` (idle, or a partial frame) is closed.
 
 Methods (see `ValidatorApi`): `program_calculateReplyForHandle`, `program_state`,
 `program_ids`, `program_queue`, `block_result`, `code_get`, `node_status`, and over WS
@@ -267,9 +269,11 @@ class RpcServer:
     rate_limit: float = 100.0
     read_timeout: float = 30.0
     on_close: Callable[[Session], None] | None = None
+    max_connections: int = 512  # open connections (HTTP and WebSocket) at once; 503 beyond
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.rate_limit)
+        self.connections = 0
 
     async def serve(
         self,
@@ -294,12 +298,23 @@ class RpcServer:
             client = str(stream.socket.getpeername()[0])
         except OSError:
             return
+        if self.connections >= self.max_connections:
+            with trio.move_on_after(1.0):
+                try:
+                    async with stream:
+                        await stream.send_all(http1.response(503, b"too many connections\n"))
+                except Exception:  # noqa: BLE001 - the client may be gone already
+                    pass
+            return
+        self.connections += 1
         try:
             async with stream:
                 await self._http(stream, client)
         except Exception as e:  # one connection's failure must never end the server
             if not _disconnected(e):
                 log.exception("rpc connection failed", client=client)
+        finally:
+            self.connections -= 1
 
     async def _http(self, stream: trio.SocketStream, client: str) -> None:
         buf = bytearray()
@@ -370,11 +385,21 @@ class RpcServer:
                     await ws.send_message(json.dumps(obj))
 
             session = Session(client, send)
+            # A connection that sends no complete message for a while (idle, or stuck in a
+            # partial frame) is closed unless it holds subscriptions, whose notifications
+            # are its purpose; a dead subscriber is found when a send fails.
+            idle = 3 * self.read_timeout
             try:
                 while True:
-                    try:
-                        msg = await ws.get_message()
-                    except trio_websocket.ConnectionClosed:
+                    msg = None
+                    with trio.move_on_after(math.inf if session.subscriptions else idle):
+                        try:
+                            msg = await ws.get_message()
+                        except trio_websocket.ConnectionClosed:
+                            break
+                    if msg is None:
+                        with trio.move_on_after(0.5):
+                            await ws.aclose(code=1001, reason="idle")
                         break
                     data = msg.encode() if isinstance(msg, str) else msg
                     if not self.limiter.allow(client):

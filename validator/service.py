@@ -604,6 +604,7 @@ class ValidatorService:
                     dispatcher,
                     max_request_bytes=cfg.rpc.max_request_bytes,
                     rate_limit=cfg.rpc.rate_limit,
+                    max_connections=cfg.rpc.max_connections,
                     on_close=api.close_session,
                 )
                 self.rpc_port = await nursery.start(server.serve, cfg.rpc.host, cfg.rpc.port)

@@ -157,11 +157,6 @@ def test_over_size_code_and_payload_are_refused():
         sb.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: a WebSocket connection has no idle/read timeout, so a partial frame "
-    "holds it (and its task) open until the client leaves (RELIABILITY.md)",
-)
 async def test_partial_websocket_frame_is_not_held_forever(nursery):
     server = RpcServer(RpcDispatcher({}), max_request_bytes=LIMIT, read_timeout=0.5)
     p = await nursery.start(server.serve, "127.0.0.1", 0)
@@ -182,3 +177,27 @@ async def test_partial_websocket_frame_is_not_held_forever(nursery):
             except trio.BrokenResourceError:
                 closed = True
     assert closed
+
+
+async def test_connections_beyond_the_cap_get_503(nursery):
+    server = RpcServer(
+        RpcDispatcher({}), max_request_bytes=LIMIT, read_timeout=5, max_connections=3
+    )
+    p = await nursery.start(server.serve, "127.0.0.1", 0)
+    held = [await trio.open_tcp_stream("127.0.0.1", p) for _ in range(3)]
+    try:
+        await trio.sleep(0.2)  # the server has taken the three
+        assert server.connections == 3
+        s = await trio.open_tcp_stream("127.0.0.1", p)
+        async with s:
+            got = b""
+            with trio.move_on_after(3):
+                while chunk := await s.receive_some():
+                    got += chunk
+        assert got.startswith(b"HTTP/1.1 503")
+    finally:
+        for h in held:
+            await h.aclose()
+    with trio.fail_after(5):  # the slots come back
+        while server.connections:
+            await trio.sleep(0.05)
