@@ -8,6 +8,9 @@ r.reply_payload, r.reply_code, r.promises               # the reply and the vali
 c.verify(r)                                             # promises checked against the validator set
 await c.send_injected_watch(program, b"PING")           # the same over a WebSocket (trio)
 c.state(program)                                        # the program's state at the node's head
+e = EthereumClient(eth_rpc, router, account)            # the Ethereum path
+e.send_message(program, b"PING")                        # Mirror.sendMessage, waits for the Reply
+c.verify(r, e.validators())                             # promises against the Router's set
 ```
 
 Injected transactions (see `gexe.contracts.injected`): the client signs an EIP-712
@@ -252,6 +255,82 @@ class Client:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class OnChainReply:
+    message_id: bytes
+    payload: bytes
+    code: bytes
+    block: int
+    tx_hash: bytes  # the commitBatch transaction that carried it
+    request_block: int
+
+
+class EthereumClient:
+    """The Ethereum side for a dApp: messages through a program's Mirror (answered on chain
+    once a batch carries the reply) and the validator set read from the Router."""
+
+    def __init__(self, eth_rpc_url: str, router: str, account: Any = None) -> None:
+        from web3 import Web3
+
+        from gexe.contracts import Router
+
+        from .chain_cmd import Chain
+
+        self.account = account
+        w3 = Web3(Web3.HTTPProvider(eth_rpc_url, request_kwargs={"timeout": 30}))
+        try:
+            chain_id = int(w3.eth.chain_id)
+        except Exception as e:  # noqa: BLE001 - any transport or protocol failure
+            raise ClientError(f"cannot reach Ethereum at {eth_rpc_url}: {e}") from None
+        self.chain = Chain(eth_rpc_url, w3, chain_id, Router(w3, router))
+
+    def validators(self, era: int | None = None) -> dict[bytes, int]:
+        """{signer address: stake} of the current era (or `era`), from the Router."""
+        r = self.chain.router
+        pairs = r.validators() if era is None else r.era_validators(era)
+        return {_b(a): int(w) for a, w in pairs}
+
+    def send_message(
+        self, program: str, payload: bytes, *, value: int = 0, timeout: float = 120.0
+    ) -> OnChainReply:
+        """`Mirror.sendMessage(payload, false)` and wait for the program's Reply on chain."""
+        from .chain_cmd import wait_for_log
+
+        if self.account is None:
+            raise ClientError("sending needs an account: EthereumClient(url, router, account)")
+        from ._errors import UserError
+
+        try:
+            mirror = self.chain.mirror(program)
+        except UserError as e:
+            raise ClientError(str(e)) from None
+        try:
+            receipt, mid = mirror.send_message(self.account, payload, False, value)
+        except Exception as e:  # noqa: BLE001 - a revert or a transport error, as one line
+            raise ClientError(f"Mirror.sendMessage on {program}: {e}") from None
+        block = int(receipt["blockNumber"])
+        log, last = wait_for_log(
+            self.chain,
+            address=mirror.address,
+            event="Reply",
+            contract="Mirror",
+            from_block=block,
+            match=lambda d: bytes(d.args["replyTo"]) == mid,
+            timeout=timeout,
+            poll=0.2,
+        )
+        if log is None:
+            raise Timeout(f"no reply to 0x{mid.hex()} on chain by block {last} ({timeout} s)")
+        return OnChainReply(
+            mid,
+            bytes(log.args["payload"]),
+            bytes(log.args["replyCode"]),
+            int(log.block_number or 0),
+            bytes(log.transaction_hash or b""),
+            block,
+        )
+
+
 def verify_promises(domain: Domain, r: Receipt, validators: dict[bytes, int]) -> dict[bytes, int]:
     p = r.promise()
     signers: dict[bytes, int] = {}
@@ -322,6 +401,8 @@ async def _watch(ws_url: str, stx: SignedTransaction, timeout: float) -> Receipt
 __all__ = [
     "Client",
     "ClientError",
+    "EthereumClient",
+    "OnChainReply",
     "PromiseError",
     "Receipt",
     "Refused",
