@@ -386,9 +386,44 @@ class Store(_Reads):
                 txn.delete(k, db=self._kv)
                 txn.delete(ns.block_key(h), db=self._kv)
                 txn.delete(ns.canon_key(number), db=self._kv)
+                txn.delete(ns.seq_tip_key(h), db=self._kv)
+            self._prune_seq(txn, cur, cutoff, txn.get(ns.seq_tip_key(head.hash), db=self._kv))
             return len(victims)
 
         return self._write_txn(prune)
+
+    def _prune_seq(
+        self, txn: lmdb.Transaction, cur: lmdb.Cursor, cutoff: int, keep: bytes | None
+    ) -> None:
+        """Sequencer blocks anchored below `cutoff` go with their blocks, and so do the
+        transaction index entries pointing at them (a transaction expires 32 blocks
+        after its reference block, long before `keep_blocks` runs out)."""
+        gone: set[bytes] = set()
+        if cur.set_range(ns.SEQ_BLOCK):
+            for k, v in cur:
+                if not k.startswith(ns.SEQ_BLOCK):
+                    break
+                rec = SeqRecord.decode(v)
+                if rec.anchor_number < cutoff and rec.hash != keep:  # the tip stays
+                    gone.add(rec.hash)
+        if not gone:
+            return
+        for key in [ns.seq_block_key(h) for h in gone]:
+            data = txn.get(key, db=self._kv)
+            rec = SeqRecord.decode(data)
+            txn.delete(key, db=self._kv)
+            hk = ns.seq_height_key(rec.height)
+            if txn.get(hk, db=self._kv) == rec.hash:
+                txn.delete(hk, db=self._kv)
+        stale = []
+        if cur.set_range(ns.INCLUDED):
+            for k, v in cur:
+                if not k.startswith(ns.INCLUDED):
+                    break
+                if v in gone:
+                    stale.append(k)
+        for k in stale:
+            txn.delete(k, db=self._kv)
 
     # -- integrity
 
@@ -442,6 +477,20 @@ class Store(_Reads):
                     number, h = ns.split_block_index_key(k)
                     if h not in records:
                         problems.append(f"block index {number}/{h.hex()} has no record")
+            if kv.set_range(ns.SEQ_BLOCK):
+                for k, v in kv:
+                    if not k.startswith(ns.SEQ_BLOCK):
+                        break
+                    try:
+                        seq = SeqRecord.decode(v)
+                    except RecordError as e:
+                        problems.append(f"sequencer-block record {k[2:].hex()}: {e}")
+                        continue
+                    if seq.hash != k[2:]:
+                        problems.append(f"sequencer-block record {k[2:].hex()} holds another")
+                    for what in ("state_root", "result", "block"):
+                        if blob(getattr(seq, what)) is None:
+                            problems.append(f"sequencer block {seq.height}: {what} blob missing")
         return VerifyReport(blobs, size, tuple(mismatched), tuple(problems))
 
     @staticmethod
