@@ -5,7 +5,10 @@ Local: `validate` checks a WASM file, `run` runs it in the local sandbox. On a n
 program from a validated code (`Router.createProgramWithInit`), `send` messages it
 (`Mirror.sendMessage`) and with `--wait` prints the reply once a batch carries it on
 chain, `top-up` adds WVARA to its executable balance, `state` prints its on-chain views
-and, with `--node`, a validator's view of its state.
+and, with `--node`, a validator's view of its state. `send --injected` instead signs an
+EIP-712 injected transaction (the native path) and sends it through a validator's RPC
+(`--rpc-node`, default `$GEXE_INJECTED_RPC` or the RPC's default port), printing the
+reply once validators holding more than 2/3 of the stake promised it.
 """
 
 from __future__ import annotations
@@ -37,11 +40,13 @@ from .chain_cmd import (
     ensure_wvara,
     hx,
     load_signer,
+    parse_address,
     parse_hash,
     payload_text,
     print_reply,
     reply_exit,
     reverts_as,
+    show_payload,
     uint,
     wait_for_reply,
 )
@@ -314,7 +319,9 @@ def _add_chain_program_commands(psub: argparse._SubParsersAction) -> None:  # ty
         "send",
         help="send a message to a program on a network",
         description="Mirror.sendMessage. Prints the message id and its block; with --wait, "
-        "the program's reply once it is on chain (exit 1 on an error reply).",
+        "the program's reply once it is on chain (exit 1 on an error reply). With "
+        "--injected: an EIP-712 injected transaction sent through a validator's RPC "
+        "instead (no Ethereum transaction, no gas); prints the pre-confirmed reply.",
     )
     s.add_argument("program", metavar="PROGRAM", help="program id (its Mirror's address)")
     s.add_argument("payload", metavar="PAYLOAD", help="0x-hex or text")
@@ -332,6 +339,20 @@ def _add_chain_program_commands(psub: argparse._SubParsersAction) -> None:  # ty
     )
     add_wait_options(s, what="the reply is on chain, and print it", timeout=120.0)
     s.add_argument("--json", action="store_true", help="print one JSON object")
+    inj = s.add_argument_group("injected (native path)")
+    inj.add_argument(
+        "--injected",
+        action="store_true",
+        help="sign an injected transaction with the keystore key and send it to a "
+        "validator's RPC; wait (up to --timeout) for its pre-confirmed reply",
+    )
+    inj.add_argument(
+        "--rpc-node",
+        default=None,
+        metavar="URL",
+        help=f"the validator's JSON-RPC URL for --injected (default: ${INJECTED_RPC_ENV} "
+        f"or {DEFAULT_NODE_RPC})",
+    )
     add_chain_options(s, signer=True)
     s.set_defaults(func=cmd_send)
 
@@ -466,6 +487,10 @@ def cmd_create(args: argparse.Namespace) -> int:
 @chain_errors
 def cmd_send(args: argparse.Namespace) -> int:
     payload = parse_payload(args.payload, "PAYLOAD")
+    if args.injected:
+        return _send_injected(args, payload)
+    if args.rpc_node is not None:
+        raise UserError("--rpc-node is for --injected; add --injected, or drop --rpc-node")
     _check_wait(args)
     chain = connect(args)
     mirror = chain.mirror(args.program)
@@ -487,6 +512,106 @@ def cmd_send(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out))
     return 0
+
+
+# not GEXE_NODE_RPC: GEXE_<SECTION>_* names are node-config overrides ([node] is a section)
+INJECTED_RPC_ENV = "GEXE_INJECTED_RPC"
+DEFAULT_NODE_RPC = "http://127.0.0.1:9944"
+
+
+def _node_rpc_url(args: argparse.Namespace) -> str:
+    import os
+
+    if args.rpc_node:
+        url, what = args.rpc_node, "--rpc-node"
+    elif os.environ.get(INJECTED_RPC_ENV):
+        url, what = os.environ[INJECTED_RPC_ENV], INJECTED_RPC_ENV
+    else:
+        return DEFAULT_NODE_RPC
+    if not url.startswith(("http://", "https://", "ws://", "wss://")):
+        raise UserError(
+            f"{what} {url!r} is not an http(s) or ws(s) URL; give a validator's RPC, "
+            f"e.g. {DEFAULT_NODE_RPC}"
+        )
+    if url.startswith("ws"):
+        url = "http" + url[2:]
+    return url.rstrip("/")
+
+
+def _send_injected(args: argparse.Namespace, payload: bytes) -> int:
+    """`program send --injected`: sign, send over the node's WebSocket, wait for the
+    pre-confirmation, check the promises against the node's validator set."""
+    import functools
+
+    import trio
+
+    from gexe.client import Client, ClientError, PromiseError, Refused, Timeout, watch
+    from gexe.runtime import is_success
+
+    if args.call_reply:
+        raise UserError("--call-reply is for Ethereum messages; an injected reply is pre-confirmed")
+    if args.value:
+        raise UserError("an injected transaction cannot carry value; drop --value")
+    program = parse_address(args.program, "PROGRAM")
+    url = _node_rpc_url(args)
+    signer = load_signer(args)
+    tx_hash = ""
+    with Client(url, signer, timeout=min(args.timeout, 30.0)) as client:
+        try:
+            stx = client.sign(program, payload)
+            tx_hash = hx(client.domain().tx_hash(stx.tx))
+            if not args.json:
+                print(f"tx          {tx_hash}")
+                print(f"node        {url}")
+                print("waiting for the pre-confirmed reply…", flush=True)
+            r = trio.run(functools.partial(watch, url, stx, timeout=args.timeout))
+            signers = client.verify(r)
+            total = len(client.info()["validators"])
+        except Refused as e:
+            raise UserError(f"the network refused the transaction: {e}") from None
+        except Timeout as e:
+            still = f"; {tx_hash} may still be executed" if tx_hash else ""
+            raise UserError(f"{e}{still}") from None
+        except PromiseError as e:
+            raise UserError(f"the node's promises do not verify: {e}") from None
+        except ClientError as e:
+            raise UserError(f"validator at {url}: {e}") from None
+    assert r.reply_payload is not None and r.reply_code is not None
+    seq = r.sequencer_block or {}
+    reply = {
+        "payload_hex": hx(r.reply_payload),
+        "payload_text": payload_text(r.reply_payload),
+        "code": hx(r.reply_code),
+        "code_name": reply_code_name(r.reply_code),
+        "success": is_success(r.reply_code),
+    }
+    if args.json:
+        out = {
+            "tx": hx(r.tx_hash),
+            "program_id": program,
+            "sender": signer.address,
+            "node": url,
+            "status": r.status,
+            "reply": reply,
+            "promises": len(r.promises),
+            "promise_signers": len(signers),
+            "validators": total,
+            "sequencer_block": seq or None,
+        }
+        print(json.dumps(out))
+    else:
+        print(f"reply       {show_payload(r.reply_payload)}")
+        print(f"code        {reply['code_name']} ({reply['code']})")
+        print(
+            f"promises    {len(r.promises)} (signers of {len(signers)} of {total} validators, "
+            "more than 2/3 of the stake: verified)"
+        )
+        if seq:
+            print(
+                f"seq block   {seq.get('height')} (anchored at Ethereum block "
+                f"{seq.get('anchor_number')})"
+            )
+    return reply_exit(reply)
 
 
 @chain_errors
