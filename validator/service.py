@@ -183,6 +183,8 @@ class ValidatorService:
         self._nursery: trio.Nursery | None = None
         # test builds only: also sign a second, different batch for every pair (#7 tests)
         self._equivocate = os.environ.get("GEXE_TEST_EQUIVOCATE") == "1"
+        # test builds only: gossip an approval of a wrong batch instead of ours (#9 tests)
+        self._wrong_batch = os.environ.get("GEXE_TEST_WRONG_BATCH") == "1"
         self._republished: dict[bytes, float] = {}
         self.started = time.monotonic()
         self.rpc_port: int | None = None
@@ -358,6 +360,9 @@ class ValidatorService:
                     transitions=self.last_approved["transitions"],
                     codes=self.last_approved["codes"],
                 )
+            if self._wrong_batch:
+                await self.publish(self._second_signature(d, wrong_result=True))
+                return
             await self.publish(d.message)
             if first and self._equivocate:
                 await self.publish(self._second_signature(d))
@@ -372,8 +377,11 @@ class ValidatorService:
         elif isinstance(d, Pending):
             log.debug("batch request pending", block=hx(req.block_hash)[:18], reason=d.reason)
 
-    def _second_signature(self, d: Approve) -> Any:
-        """GEXE_TEST_EQUIVOCATE=1: a different batch for the same pair, signed too."""
+    def _second_signature(self, d: Approve, *, wrong_result: bool = False) -> Any:
+        """GEXE_TEST_EQUIVOCATE=1: a different batch for the same pair, signed too.
+        GEXE_TEST_WRONG_BATCH=1 (`wrong_result`): a wrong batch for the pair, gossiped
+        instead of ours (`_wrong_result`: a reply's payload, a state hash or `burned`
+        changed); one digest per pair, so not an equivocation."""
         from dataclasses import replace
 
         from gexe.contracts import batch_digest, batch_hash, sign_batch
@@ -382,11 +390,27 @@ class ValidatorService:
         from .approve import header_of
 
         assert self.signer is not None and self.chain_id is not None
-        other = replace(d.batch, burned=d.batch.burned + 1)
+        if wrong_result:
+            other, what = _wrong_result(d.batch)
+        else:
+            other = replace(d.batch, burned=d.batch.burned + 1)
         h = batch_hash(other)
-        log.warning("TEST BUILD: signing a second batch (equivocation)", block=other.block_number)
+        digest = batch_digest(h, self.chain_id, self.router)
+        if wrong_result:
+            log.warning(
+                "TEST BUILD: approving a wrong batch instead of ours",
+                block=other.block_number,
+                changed=what,
+                digest=hx(digest),
+                batch=hx(h),
+                ours=hx(d.message.batch_digest),
+            )
+        else:
+            log.warning(
+                "TEST BUILD: signing a second batch (equivocation)", block=other.block_number
+            )
         return ApproveBatch(
-            batch_digest(h, self.chain_id, self.router),
+            digest,
             d.message.era,
             d.message.validator,
             sign_batch(self.signer.key, h, self.chain_id, self.router),
@@ -661,6 +685,25 @@ class ValidatorService:
             )
         )
         tmp.replace(path)
+
+
+def _wrong_result(batch: Any) -> tuple[Any, str]:
+    """GEXE_TEST_WRONG_BATCH: `batch` with a wrong result — the first transition's first
+    message payload changed (a wrong reply), else its state hash, else `burned`."""
+    from dataclasses import replace
+
+    cc = batch.chain_commitment
+    if not cc or not cc[0].transitions:
+        return replace(batch, burned=batch.burned + 1), "burned"
+    t = cc[0].transitions[0]
+    if t.messages:
+        m = replace(t.messages[0], payload=b"WRONG" + t.messages[0].payload)
+        t, what = replace(t, messages=(m, *t.messages[1:])), "payload"
+    else:
+        t = replace(t, new_state_hash=bytes(b ^ 0xFF for b in t.new_state_hash))
+        what = "state_hash"
+    c = replace(cc[0], transitions=(t, *cc[0].transitions[1:]))
+    return replace(batch, chain_commitment=(c, *cc[1:])), what
 
 
 def _with_peer(addr: str, peer: str) -> str:
