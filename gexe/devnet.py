@@ -39,6 +39,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -393,6 +394,29 @@ def _live_pids(network_json: Path) -> list[int]:
     return live
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _prepare_p2p(p: ValidatorProc) -> str:
+    """Write `p`'s libp2p identity (the node reads `<data_dir>/p2p.key`), pin its listen
+    port, and return its full multiaddr."""
+    from libp2p.crypto.ed25519 import create_new_key_pair
+    from libp2p.peer.id import ID
+
+    key = p.data_dir / "p2p.key"
+    if not key.is_file():
+        key.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(os.urandom(32))
+    peer = ID.from_pubkey(create_new_key_pair(key.read_bytes()).public_key).to_base58()
+    p.listen = f"/ip4/127.0.0.1/tcp/{_free_port()}"
+    return f"{p.listen}/p2p/{peer}"
+
+
 def _default_progress(msg: str) -> None:
     pass
 
@@ -659,26 +683,25 @@ password_file = "password.txt"
         return f'\n[native]\nsequencer = "{self.procs[0].address}"\n'
 
     def _start_validators(self) -> None:
+        # A full mesh: every validator's p2p key and port are chosen here, so each one can
+        # name all the others as bootnodes (py-libp2p has no peer discovery; bootnodes
+        # pointing at validator 0 alone made a star, every message between two others
+        # relayed by it).
+        ids = [_prepare_p2p(p) for p in self.procs]
+        for p in self.procs:
+            p.bootnodes = [a for q, a in zip(self.procs, ids, strict=True) if q is not p]
+            p.config.write_text(self._config_text(p, p.bootnodes))
+        for p in self.procs:
+            p.launch()
+        for p in self.procs:
+            self._wait(p.poll_started, 60, f"validator {p.index} to start (see {p.log})")
         boot = self.procs[0]
-        boot.bootnodes = []
-        boot.config.write_text(self._config_text(boot, []))
-        boot.launch()
-        self._wait(boot.poll_started, 60, f"validator 0 to start (see {boot.log})")
         role = " (sequencer)" if boot.sequencer else ""
         self._step(
-            f"validator 0{role} started, pid {boot.pid}, p2p {boot.p2p[0] if boot.p2p else '?'}"
+            f"{len(self.procs)} validators started (validator 0{role}), pids "
+            + ", ".join(str(p.pid) for p in self.procs)
+            + f"; p2p full mesh from {boot.p2p[0] if boot.p2p else '?'}"
         )
-        rest = self.procs[1:]
-        for p in rest:
-            p.bootnodes = list(boot.p2p)
-            p.config.write_text(self._config_text(p, p.bootnodes))
-            p.launch()
-        for p in rest:
-            self._wait(p.poll_started, 60, f"validator {p.index} to start (see {p.log})")
-        if rest:
-            self._step(
-                f"validators 1–{len(rest)} started, pids " + ", ".join(str(p.pid) for p in rest)
-            )
         want_peers = 1 if len(self.procs) > 1 else 0
         head = int(self.w3.eth.block_number)
 

@@ -104,7 +104,7 @@ class SequencerConfig:
     enabled: bool = False
     max_batch_latency: float = 2.0  # seconds from the first change to a proposal; 0 = at once
     max_batch_transitions: int = 1000
-    max_injected_per_block: int = 1000
+    max_injected_per_block: int = 512  # injected txs ordered after one Ethereum block
     gas_cap: int = 16_777_216  # per-transaction gas cap (EIP-7825); batches are sized under it
     replace_after_blocks: int = 3  # blocks without inclusion before a fee-bumped replacement
     fee_bump_percent: float = 12.5  # fee increase of a replacement (nodes require >= 10)

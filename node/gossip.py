@@ -26,6 +26,7 @@ import logging
 import math
 import os
 import random
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Collection, Iterable
 from contextlib import asynccontextmanager
@@ -370,6 +371,11 @@ class GossipService:
             allowed_topics={self.topic},
         )
         pubsub._gexe = self
+        # libp2p starts message seqnos at the Unix time in seconds and adds one per message:
+        # a node that published more than one message a second and restarts (same peer id)
+        # would reuse seqnos its peers remember, and gossipsub drops those as equivocation
+        # and penalises the node. Nanoseconds, as go-libp2p does, keep a restart ahead.
+        pubsub.counter = time.time_ns()
         self._host, self._pubsub, self._router = host, pubsub, router
         self._my_id = host.get_id()
         self._my_id_bytes = self._my_id.to_bytes()

@@ -5,12 +5,14 @@ travels in a validator-signed envelope); this module only adds the message types
 register themselves with the envelope decoder when `gossip_messages` is imported.
 
 - `InjectedTx` (0x20): a validator forwards a user's signed transaction to the sequencer
-  (and re-forwards it until it is ordered or expires).
+  (and re-forwards it until it is ordered or expires; a re-forward sets `resend`, else
+  gossip's duplicate filter would drop the identical bytes for its whole memory).
 - `SequencerBlockMsg` (0x21): the sequencer's signed block: header, signature and the
   signed transactions in order. Receivers check the header signature against the
   configured sequencer and that `transactions_hash` matches the transactions.
 - `SequencerBlockRequest` (0x22): "re-gossip your blocks from `from_height`" — a
-  validator that sees a gap asks; whoever holds the blocks answers.
+  validator that sees a gap asks (each ask with a fresh `resend`: an identical one would
+  be dropped by gossip's duplicate filter); whoever holds the blocks answers.
 - `Promises` (0x23): a validator's signed promises for the replies it computed in one
   execution step (a sequencer block or an Ethereum block).
 
@@ -77,20 +79,25 @@ class InjectedTx:
 
     era: int
     tx: SignedTransaction
+    # 0 when first sent; a re-forward sets it so that gossip's duplicate filter (message
+    # id = sha256 of the bytes, remembered 120 s) lets the copy through
+    resend: int = 0
 
     def __post_init__(self) -> None:
         _check_u64("era", self.era)
+        _check_u64("resend", self.resend)
 
     def body(self) -> bytes:
-        return _U64.pack(self.era) + _encode_tx(self.tx)
+        return _U64.pack(self.era) + _encode_tx(self.tx) + _U64.pack(self.resend)
 
     @classmethod
     def from_body(cls, body: bytes) -> InjectedTx:
         r = _Reader(body)
         era = r.u64("era")
         tx = _read_tx(r)
+        resend = r.u64("resend")
         r.finish("InjectedTx")
-        return cls(era, tx)
+        return cls(era, tx, resend)
 
 
 @_register
@@ -160,19 +167,23 @@ class SequencerBlockRequest:
     era: int
     from_height: int
     to_height: int  # inclusive; bounded by the answerer
+    resend: int = 0  # differs between asks, so that a repeated ask is not a duplicate
 
     def __post_init__(self) -> None:
         _check_u64("era", self.era)
         _check_u64("from_height", self.from_height)
         _check_u64("to_height", self.to_height)
+        _check_u64("resend", self.resend)
 
     def body(self) -> bytes:
-        return _U64.pack(self.era) + _U64.pack(self.from_height) + _U64.pack(self.to_height)
+        return b"".join(
+            _U64.pack(v) for v in (self.era, self.from_height, self.to_height, self.resend)
+        )
 
     @classmethod
     def from_body(cls, body: bytes) -> SequencerBlockRequest:
         r = _Reader(body)
-        out = cls(r.u64("era"), r.u64("from_height"), r.u64("to_height"))
+        out = cls(r.u64("era"), r.u64("from_height"), r.u64("to_height"), r.u64("resend"))
         r.finish("SequencerBlockRequest")
         return out
 

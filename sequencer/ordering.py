@@ -10,7 +10,9 @@ anchored a block past n, so every head gets at least an empty block).
 `[native] sequencer`: it wakes on a new transaction or head, waits `block_interval` to
 gather more, and hands the block to the host (`NativeLane.sequence`), which anchors it at
 the head, signs, runs and gossips it. Transactions a block carried, refused or not, leave
-the pool (`drop`); the host leaves out any its chain already carried.
+the pool (`drop`); the host leaves out any its chain already carried, and a re-forward of
+one its chain carried does not enter the pool (`host.carried`) — else every re-forward
+from a node that lags would cost an empty block.
 
 When modifying this part: the order of the pool is the order users get; the seal on
 every head is what keeps followers live.
@@ -101,6 +103,8 @@ class Ordering:
 
     # -- host side
     def add(self, tx_hash: bytes, stx: Any) -> None:
+        if self.host.carried(tx_hash):
+            return
         if self.orderer.add(tx_hash, stx):
             self._wake.set()
 
@@ -112,6 +116,8 @@ class Ordering:
         while True:
             await self._wake.wait()
             self._wake = trio.Event()
+            if self.host.anchor_full() and not self.orderer.need_seal:
+                continue  # this head's share is ordered: the next head wakes us
             if not self.orderer.need_seal:
                 await trio.sleep(self.interval)  # gather a few more transactions
             while self.orderer.ready():
@@ -123,5 +129,6 @@ class Ordering:
                     self.orderer.need_seal = True
                     await trio.sleep(self.interval)
                     break
-                self.blocks += 1
-                self.orderer.drop(h for h, _ in txs)
+                self.blocks += 1  # what it carried left the pool (`drop`, from the host)
+                if self.host.anchor_full():
+                    break

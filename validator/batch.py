@@ -164,7 +164,15 @@ class BatchBook:
         head = self.head()
         if prev is None or head is None:
             return []
-        out = [ref for ref, _ in self._content(head, prev.number) if not ref.sequenced]
+        out: list[BlockRef] = []
+        for ref, _ in self._content(head, prev.number):
+            if ref.sequenced:  # first committable with the Ethereum block after its anchor
+                nxt = self.compute.store.block_by_number(ref.number + 1)
+                if nxt is None or nxt.number > head.number:
+                    continue
+                ref = BlockRef(nxt.number, nxt.hash)
+            if not out or out[-1] != ref:
+                out.append(ref)
         out.reverse()
         return out
 

@@ -5,10 +5,11 @@ Roles of one `NativeLane` (every validator has one when `[native] sequencer` is 
 
 - **Pool** (RPC side): `accept` checks a user's signed transaction (signature, size,
   value, reference block, program, executable balance), keeps it and forwards it to the
-  sequencer over gossip (`InjectedTx`), again every `reforward_interval` until a
-  sequencer block carries it or it expires. So a sequencer crash loses nothing a node
-  accepted: the transaction is re-sent to the restarted sequencer, and ends executed
-  (then pre-confirmed), refused, or expired — each visible in its receipt.
+  sequencer over gossip (`InjectedTx`), again after `reforward_interval`, doubling the
+  wait each time (up to 32×), until a sequencer block carries it or it expires. So a
+  sequencer crash loses nothing a node accepted: the transaction is re-sent to the
+  restarted sequencer, and ends executed (then pre-confirmed), refused, or expired —
+  each visible in its receipt.
 - **Follower**: sequencer blocks (gossip `SequencerBlockMsg`, signed by the configured
   sequencer) wait in `pending` by height and run in height order, each on top of the
   Ethereum block it is anchored to (`Compute.apply_seq`). Ethereum block `n+1` runs only
@@ -70,6 +71,7 @@ RECEIPTS = 100_000  # receipts kept (oldest final ones go first)
 AWAITING = 200_000  # executed transactions whose reply has not come yet
 GAP_WAIT = 0.5  # seconds before asking for missing sequencer blocks
 REQUEST_SPAN = 64  # blocks asked for (and answered) at once
+RESEND_WAIT = 2.0  # seconds before this node re-sends the same block again (it is in flight)
 
 
 class Refused(ValueError):
@@ -90,6 +92,7 @@ class Entry:
     promises: dict[bytes, dict[bytes, bytes]] = field(default_factory=dict)  # digest→{v: sig}
     accepted_at: float = field(default_factory=time.monotonic)
     forwarded_at: float = 0.0
+    forwards: int = 0
     watchers: list[trio.MemorySendChannel[Any]] = field(default_factory=list)
 
     @property
@@ -118,6 +121,7 @@ class NativeLane:
         self.pool: OrderedDict[bytes, Entry] = OrderedDict()
         self.awaiting: OrderedDict[bytes, None] = OrderedDict()
         self.orderers: list[Any] = []  # the ordering role, on the sequencer's node
+        self._anchored: tuple[bytes, int] = (b"", 0)  # (head, injected ordered after it)
         self.stats = {"accepted": 0, "seq_blocks": 0, "promises_signed": 0, "preconfirmed": 0}
 
     def start(self, chain_id: int, router: str) -> None:
@@ -196,11 +200,14 @@ class NativeLane:
         e = self.pool.get(h)
         if e is None or e.status != "pending":
             return
+        # a re-forward must differ in bytes: gossip drops what it has seen (by content)
+        resend = 0 if e.forwards == 0 else time.monotonic_ns() & (2**63 - 1)
         e.forwarded_at = time.monotonic()
+        e.forwards += 1
         for o in self.orderers:
             o.add(h, e.stx)
         if not self.is_sequencer:
-            await self.svc._gossip_out(InjectedTx(self.svc.era or 0, e.stx))
+            await self.svc._gossip_out(InjectedTx(self.svc.era or 0, e.stx, resend))
 
     async def reforward_loop(self) -> None:
         while True:
@@ -212,8 +219,15 @@ class NativeLane:
                     continue
                 if head is not None and head.number - e.ref_number > EXPIRY:
                     self._set(e, "expired", reason="not ordered before it expired")
-                elif now - e.forwarded_at >= self.cfg.reforward_interval:
+                elif now - e.forwarded_at >= self.cfg.reforward_interval * 2 ** min(
+                    max(e.forwards - 1, 0), 5
+                ):  # back off: a busy sequencer holds it already, a crashed one gets it
                     await self.forward(h)
+
+    def carried(self, h: bytes) -> bool:
+        """Whether our chain of sequencer blocks executed transaction `h`."""
+        s = self.compute.store.included_in(h)
+        return s is not None and self.compute.seq_canonical(s) is not None
 
     def receipt(self, h: bytes) -> dict[str, Any] | None:
         e = self.pool.get(h)
@@ -372,11 +386,23 @@ class NativeLane:
             if head is None:
                 return None
             tip = self.compute.seq
-            fresh = []
+            fresh, carried = [], []
             for h, stx in txs:
                 s = self.compute.store.included_in(h)
                 if s is None or self.compute.seq_canonical(s) is None:
                     fresh.append((h, stx))
+                else:
+                    carried.append(h)
+            for o in self.orderers:
+                o.drop(carried)
+            # at most `max_injected_per_block` after one Ethereum block: their replies
+            # must fit one commitBatch under the gas cap, with the block's own content;
+            # the rest wait in the pool for the next head
+            if self._anchored[0] != head.hash:
+                self._anchored = (head.hash, 0)
+            room = max(0, self.svc.cfg.sequencer.max_injected_per_block - self._anchored[1])
+            fresh = fresh[:room]
+            self._anchored = (head.hash, self._anchored[1] + len(fresh))
             hashes = [h for h, _ in fresh]
             header = SequencerBlockHeader(
                 head.hash,
@@ -396,6 +422,12 @@ class NativeLane:
         await self.svc._gossip_out(msg)
         await self._after(out.result, out)
         return out
+
+    def anchor_full(self) -> bool:
+        """The head has had its share of injected transactions (see `sequence`)."""
+        head = self.compute.head
+        cap = self.svc.cfg.sequencer.max_injected_per_block
+        return head is not None and self._anchored == (head.hash, cap) or cap == 0
 
     async def _apply(self, msg: SequencerBlockMsg, seq_hash: bytes, hashes: list[bytes]) -> Any:
         out = await trio.to_thread.run_sync(
@@ -511,12 +543,15 @@ class NativeLane:
         if self.is_sequencer:
             return
         waited = time.monotonic()
+        last = self.compute.seq
         while True:
             await self.drain()
             tip = self.compute.seq
             nxt = self.pending.get(tip.height + 1 if tip else 1)
             if nxt is not None and nxt[0].header.anchor_number >= number:
                 return
+            if tip is not last:  # blocks are coming in (a backlog, not a gap): no request
+                last, waited = tip, time.monotonic()
             if time.monotonic() - waited > GAP_WAIT:
                 await self._ask_gap()
                 waited = time.monotonic()
@@ -533,8 +568,13 @@ class NativeLane:
         tip = self.compute.seq
         start = tip.height + 1 if tip else 1
         log.info("asking for sequencer blocks", from_height=start)
-        await self.svc._gossip_out(
-            SequencerBlockRequest(self.svc.era or 0, start, start + REQUEST_SPAN - 1)
+        await self.svc._gossip_out(  # a fresh `resend`: the same bytes again would be dropped
+            SequencerBlockRequest(
+                self.svc.era or 0,
+                start,
+                start + REQUEST_SPAN - 1,
+                time.monotonic_ns() & (2**63 - 1),
+            )
         )
 
     async def on_request(self, m: SequencerBlockRequest) -> None:
@@ -543,13 +583,14 @@ class NativeLane:
         if tip is None or m.from_height > tip.height:
             return
         now = time.monotonic()
-        if now - self._answered.get(m.from_height, -1e9) < GAP_WAIT:
-            return
-        self._answered[m.from_height] = now
-        if len(self._answered) > 1024:
-            self._answered.clear()
         last = min(m.to_height, m.from_height + REQUEST_SPAN - 1, tip.height)
+        if len(self._answered) > 4096:
+            self._answered.clear()
         for height in range(m.from_height, last + 1):
+            # each block at most once per RESEND_WAIT, however the asked ranges overlap
+            if now - self._answered.get(height, -1e9) < RESEND_WAIT:
+                continue
+            self._answered[height] = now
             rec = self.compute.store.seq_at_height(height)
             blob = self.compute.store.read(rec.block) if rec else None
             if blob is None:
