@@ -1,0 +1,136 @@
+"""`NativeLane`'s gossip traffic (validator/native.py), with a stand-in service and a real
+store: a re-forwarded transaction and a re-sent sequencer block must be new bytes (gossip
+drops content it has seen, for two minutes), and overlapping requests for missing blocks
+re-send each block once rather than once per request."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import trio
+from gexe.node.config import NativeConfig
+from gexe.node.gossip_injected import InjectedTx, SequencerBlockMsg, SequencerBlockRequest
+from gexe.node.gossip_messages import encode_message
+from gexe.validator.native import Entry, NativeLane
+from nativekit import DOMAIN, SEQUENCER, USERS, Chain, headers, tx
+
+
+class _Service:
+    def __init__(self, compute: Any, **native: Any) -> None:
+        self.cfg = SimpleNamespace(native=NativeConfig(sequencer=SEQUENCER.address, **native))
+        self.compute = compute
+        self.signer = None
+        self.era = 1
+        self.out: list[Any] = []
+        self.at: list[float] = []
+
+    async def _gossip_out(self, msg: Any) -> None:
+        self.out.append(msg)
+        self.at.append(time.monotonic())
+
+
+@pytest.fixture
+def chain(tmp_path: Path):
+    c = Chain(tmp_path / "a", headers(10))
+    c.setup_ping(1)
+    yield c
+    c.close()
+
+
+def lane_for(chain: Chain, **native: Any) -> tuple[NativeLane, _Service]:
+    svc = _Service(chain.compute, **native)
+    lane = NativeLane(svc)
+    lane.start(DOMAIN.chain_id, "0x" + DOMAIN.router.hex())
+    return lane, svc
+
+
+async def test_a_reforward_is_new_bytes(chain: Chain) -> None:
+    lane, svc = lane_for(chain)
+    stx = tx(0, 0, b"PING", chain.head)
+    h = DOMAIN.tx_hash(stx.tx)
+    lane.pool[h] = Entry(stx, bytes.fromhex(USERS[0].address[2:]), chain.head.number)
+    for _ in range(3):
+        await lane.forward(h)
+    assert [type(m) for m in svc.out] == [InjectedTx] * 3
+    assert svc.out[0].resend == 0  # the first forward is the plain message
+    assert all(m.tx == stx for m in svc.out)
+    assert len({encode_message(m) for m in svc.out}) == 3
+    # nothing is forwarded once the transaction left the pending state
+    lane.pool[h].status = "executed"
+    await lane.forward(h)
+    assert len(svc.out) == 3
+
+
+async def test_repeated_gap_asks_are_new_bytes(chain: Chain) -> None:
+    """A node stuck on a gap asks again and again; an identical ask would never leave it."""
+    lane, svc = lane_for(chain)
+    chain.seq([])
+    for _ in range(3):
+        lane._gap_asked = -1e9  # past the ask interval
+        await lane._ask_gap()
+    assert [type(m) for m in svc.out] == [SequencerBlockRequest] * 3
+    assert {(m.from_height, m.to_height) for m in svc.out} == {(2, 65)}
+    assert len({encode_message(m) for m in svc.out}) == 3
+
+
+async def test_overlapping_block_requests_resend_each_block_once(chain: Chain) -> None:
+    lane, svc = lane_for(chain)
+    sent = [chain.seq([tx(0, 0, b"PING", chain.head)]) for _ in range(5)]
+    assert chain.compute.seq.height == 5
+    await lane.on_request(SequencerBlockRequest(1, 1, 3))
+    assert [m.header.height for m in svc.out] == [1, 2, 3]
+    # a peer that ran block 1 meanwhile asks from 2: only block 4 is new
+    await lane.on_request(SequencerBlockRequest(1, 2, 64))
+    assert [m.header.height for m in svc.out] == [1, 2, 3, 4, 5]
+    await lane.on_request(SequencerBlockRequest(1, 1, 64))
+    assert len(svc.out) == 5
+    # beyond our tip: nothing
+    await lane.on_request(SequencerBlockRequest(1, 6, 9))
+    assert len(svc.out) == 5
+    for m, out in zip(svc.out, sent, strict=True):
+        assert isinstance(m, SequencerBlockMsg)
+        assert DOMAIN.block_hash(m.header) == out.record.hash
+        assert m.resend != 0 and m.era == 1
+        assert DOMAIN.block_signer(m.header, m.signature) == bytes.fromhex(SEQUENCER.address[2:])
+
+
+async def test_reforwards_back_off(chain: Chain) -> None:
+    """Re-forwards wait twice as long each time: a busy sequencer holds the transaction
+    already, a restarted one still gets it."""
+    interval = 0.02
+    lane, svc = lane_for(chain, reforward_interval=interval)
+    stx = tx(0, 0, b"PING", chain.head)
+    h = DOMAIN.tx_hash(stx.tx)
+    lane.pool[h] = Entry(stx, bytes.fromhex(USERS[0].address[2:]), chain.head.number)
+    await lane.forward(h)  # as the RPC does on accepting it
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lane.reforward_loop)
+        with trio.fail_after(30):
+            while len(svc.out) < 5:
+                await trio.sleep(0.005)
+        nursery.cancel_scope.cancel()
+    gaps = [b - a for a, b in zip(svc.at, svc.at[1:], strict=False)]
+    for k, gap in enumerate(gaps[:4]):  # the loop never sends earlier than this
+        assert gap >= interval * 2**k * 0.99, (k, gaps)
+    assert len({m.resend for m in svc.out}) == len(svc.out)
+
+
+async def test_an_unordered_transaction_expires(chain: Chain) -> None:
+    lane, svc = lane_for(chain, reforward_interval=0.01)
+    stx = tx(0, 0, b"PING", chain.head)
+    h = DOMAIN.tx_hash(stx.tx)
+    lane.pool[h] = Entry(stx, bytes.fromhex(USERS[0].address[2:]), chain.head.number - 33)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lane.reforward_loop)
+        with trio.fail_after(30):
+            while lane.pool[h].status == "pending":
+                await trio.sleep(0.005)
+        nursery.cancel_scope.cancel()
+    r = lane.receipt(h)
+    assert r is not None
+    assert (r["status"], r["reason"]) == ("expired", "not ordered before it expired")
+    assert svc.out == []
