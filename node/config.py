@@ -122,7 +122,7 @@ class NativeConfig:
     max_block_txs: int = 256  # transactions per sequencer block
     max_payload_bytes: int = 65_536  # per injected transaction
     pool_size: int = 20_000  # transactions a node holds while they wait to be ordered
-    reforward_interval: float = 0.5  # seconds between re-forwards of a waiting transaction
+    reforward_interval: float = 2.0  # seconds before a waiting transaction is re-forwarded
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,8 @@ but a seal when the Ethereum head moved (followers run block n+1 only after the 
 anchored a block past n, so every head gets at least an empty block).
 
 `Ordering` is the role around it, run inside the validator whose key is the configured
-`[native] sequencer`: it wakes on a new transaction or head, waits `block_interval` to
-gather more, and hands the block to the host (`NativeLane.sequence`), which anchors it at
+`[native] sequencer`: it wakes on a new transaction or head, waits up to `block_interval`
+after the previous block to gather more (a lone transaction on an idle sequencer goes at once), and hands the block to the host (`NativeLane.sequence`), which anchors it at
 the head, signs, runs and gossips it. Transactions a block carried, refused or not, leave
 the pool (`drop`); the host leaves out any its chain already carried, and a re-forward of
 one its chain carried does not enter the pool (`host.carried`) — else every re-forward
@@ -84,6 +84,7 @@ class Ordering:
         self.orderer = Orderer(max_block_txs, pool_size)
         self._wake = trio.Event()
         self.blocks = 0
+        self._last = -1e9  # trio clock of the last block
 
     # -- Role
     def on_head(self) -> None:
@@ -119,7 +120,11 @@ class Ordering:
             if self.host.anchor_full() and not self.orderer.need_seal:
                 continue  # this head's share is ordered: the next head wakes us
             if not self.orderer.need_seal:
-                await trio.sleep(self.interval)  # gather a few more transactions
+                # busy (a block went out less than `interval` ago): gather a few more;
+                # idle: a lone transaction goes out at once
+                wait = self.interval - (trio.current_time() - self._last)
+                if wait > 0:
+                    await trio.sleep(wait)
             while self.orderer.ready():
                 txs = self.orderer.next_block()
                 if txs is None:
@@ -130,5 +135,6 @@ class Ordering:
                     await trio.sleep(self.interval)
                     break
                 self.blocks += 1  # what it carried left the pool (`drop`, from the host)
+                self._last = trio.current_time()
                 if self.host.anchor_full():
                     break

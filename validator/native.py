@@ -211,7 +211,7 @@ class NativeLane:
 
     async def reforward_loop(self) -> None:
         while True:
-            await trio.sleep(self.cfg.reforward_interval)
+            await trio.sleep(min(self.cfg.reforward_interval, 0.5))
             head = self.compute.head
             now = time.monotonic()
             for h, e in list(self.pool.items()):
