@@ -766,6 +766,11 @@ password_file = "password.txt"
             f"export GEXE_ETH_RPC={self.anvil.url}\n"
             f"export GEXE_ROUTER={self.deployment.router}\n"
             f"export GEXE_KEYSTORE={home / 'keystore'}\n"
+            + (
+                f"export GEXE_INJECTED_RPC={self.procs[1 % len(self.procs)].rpc_url}\n"
+                if self.native and self.procs and self.procs[1 % len(self.procs)].rpc_port
+                else ""
+            )
         )
 
     @property
