@@ -230,7 +230,12 @@ class Observer:
         n = min(head, t.tip.number)
         if n not in t.applied:
             return
-        hdr = (await self._retry("header", lambda: self._headers(n, n)))[0]
+        try:  # one try: the next idle poll looks again, with a fresh head
+            hdr = (await self._headers(n, n))[0]
+        except RETRYABLE:
+            # e.g. a reorg to a shorter branch between reading the head and asking for
+            # block n: retrying n would wait until the chain grows back to it
+            return
         d = t.check(hdr)
         if d is None and t.searching:
             log.info("reorg detected", at=n)
