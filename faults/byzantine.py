@@ -78,7 +78,7 @@ def stream_trial(
     beside it): stream `rate` requests/s for `seconds`, wait for every answer, then the
     trial's checks — every request answered exactly once, counters exact, every validator
     agreeing block by block with the chain. Returns (Outcome, the final Scan)."""
-    from .harness import Outcome, TrialFailed
+    from .harness import Outcome
 
     fn.ensure_healthy()
     fn._sync_nonces()
@@ -89,14 +89,7 @@ def stream_trial(
     o.requests = len(reqs)
     sc = fn.settle(reqs, first, timeout=settle_timeout)
     fn._account(o, reqs, sc)
-    try:
-        div, last, bad = fn.agreement(first)
-        o.divergences, o.last_block = div, last
-        if bad:
-            o.errors.append("divergence: " + " | ".join(bad[:3]))
-    except TrialFailed as e:
-        o.divergences += 1
-        o.errors.append(str(e))
+    fn._record_agreement(o, first)
     o.seconds = time.monotonic() - t0
     fn.totals.add(o)
     fn.say(("ok   " if o.ok else "FAIL ") + o.line())

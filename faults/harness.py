@@ -770,6 +770,15 @@ class FaultNet:
         sc = self.settle(reqs, max(self.first_block, first - 8), timeout=settle_timeout)
         self._account(o, reqs, sc)
         o.errors += inj.check(reqs, sc)
+        self._record_agreement(o, first)
+        o.seconds = time.monotonic() - t0
+        self.totals.add(o)
+        self.say(("ok   " if o.ok else "FAIL ") + o.line())
+        return o
+
+    def _record_agreement(self, o: Outcome, first: int) -> None:
+        """Every validator against validator 0 and the chain from block `first` on: the
+        divergences and any failure to compare go into `o`."""
         try:
             div, last, bad = self.agreement(first)
             o.divergences, o.last_block = div, last
@@ -778,10 +787,6 @@ class FaultNet:
         except TrialFailed as e:
             o.divergences += 1
             o.errors.append(str(e))
-        o.seconds = time.monotonic() - t0
-        self.totals.add(o)
-        self.say(("ok   " if o.ok else "FAIL ") + o.line())
-        return o
 
     def _account(self, o: Outcome, reqs: Sequence[Request], sc: Scan) -> None:
         o.resent = sum(1 for r in reqs if r.resent)
@@ -887,14 +892,7 @@ class FaultNet:
         o.requests = len(reqs)
         sc = self.settle(reqs, first, timeout=settle_timeout)
         self._account(o, reqs, sc)
-        try:
-            div, last, bad = self.agreement(first)
-            o.divergences, o.last_block = div, last
-            if bad:
-                o.errors.append("divergence: " + " | ".join(bad[:3]))
-        except TrialFailed as e:
-            o.divergences += 1
-            o.errors.append(str(e))
+        self._record_agreement(o, first)
         o.seconds = time.monotonic() - t0
         rss1 = {k: rss_kib(v) for k, v in pids.items()}
         anon1 = {k: rss_kib(v, "RssAnon") for k, v in pids.items()}
