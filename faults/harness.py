@@ -8,7 +8,10 @@ validator 0 also the sequencer) with:
 - `[node] keep_blocks` raised so every block of the run stays comparable across
   validators (and with a validator synced from scratch at the end);
 - optionally `replayer.py`, a gossip peer re-publishing everything it hears;
-- 3 counter and 3 ping programs, and users (anvil dev accounts) sending to them.
+- 3 counter and 3 ping programs, and users (anvil dev accounts) sending to them;
+- with `native=True` the native path: validator 0 also orders injected transactions
+  (`DevNet(native=True)`), and each trial sends `injected_per_trial` of them
+  (`faults.injected`) to the validators the fault does not kill or freeze.
 
 A **trial** (`trial(kind, rng)`) streams `Mirror.sendMessage` requests (counter `inc`,
 ping `PING`) for a few seconds while a fault of `kind` is injected at a random moment from
@@ -23,7 +26,11 @@ a thread (and recovered: the killed process restarted, the proxy healed), then c
    batch commitment) equals validator 0's and the chain's block hash, for every block
    since the trial started;
 4. a killed validator's store verifies (`Store.verify`: every CAS blob hashes to its key,
-   block pointers resolve) before it is restarted.
+   block pointers resolve) before it is restarted;
+5. with the native path on: every injected transaction a node accepted is final on that
+   node (or executed exactly once everywhere, its promises lost), none runs twice in any
+   validator's chain of sequencer blocks, those chains are equal, and refusals and
+   expiries have an excuse (`faults.injected.InjectedLane.check`).
 
 Every wait is bounded. Randomness comes from the `random.Random` handed in (its seed is
 printed by the callers), so a failing trial can be replayed.
@@ -50,6 +57,8 @@ import httpx
 from gexe.devnet import DevNet, DevNetError, ValidatorProc
 
 from .chaos import RpcProxy
+from .injected import COUNTS as INJ_COUNTS
+from .injected import Injected, InjectedLane, add_counts, empty_counts, latency_ms
 
 SEQUENCER = 0
 STORE_MAP_SIZE = 1 << 30
@@ -164,12 +173,15 @@ class Outcome:
     latencies: list[int] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    injected: dict[str, Any] = field(default_factory=dict)  # `faults.injected` counts
 
     @property
     def ok(self) -> bool:
         return not (
             self.lost
             or self.duplicated
+            or self.injected.get("lost")
+            or self.injected.get("duplicated")
             or self.divergences
             or self.counter_errors
             or self.store_problems
@@ -182,6 +194,13 @@ class Outcome:
             f"{self.kind:<15} {self.detail:<44} {self.requests:>3} req, lost {self.lost}, "
             f"dup {self.duplicated}, div {self.divergences}, resent {self.resent}, "
             f"p50 {lat} blk, blocks {self.first_block}-{self.last_block}, {self.seconds:.1f}s"
+            + (
+                f"; injected {i['sent']} sent, {i['preconfirmed']} preconf, "
+                f"{i['executed_not_preconfirmed']} exec-only, {i['refused']} refused, "
+                f"{i['expired']} expired, lost {i['lost']}, dup {i['duplicated']}"
+                if (i := self.injected).get("sent")
+                else ""
+            )
             + (f"  ERRORS: {'; '.join(self.errors)}" if self.errors else "")
         )
 
@@ -200,13 +219,23 @@ class Totals:
         lost = sum(o.lost for o in os_)
         dup = sum(o.duplicated for o in os_)
         div = sum(o.divergences + o.counter_errors + o.store_problems for o in os_)
+        inj = empty_counts()
+        for o in os_:
+            add_counts(inj, o.injected)
         if self.final:  # the whole-run recount is authoritative where it exists
             lost = max(lost, self.final.get("lost_requests", 0))
             dup = max(dup, self.final.get("duplicated_requests", 0))
             div += sum(
                 self.final.get(k, 0)
-                for k in ("fresh_sync_mismatches", "store_problems", "load_divergences")
+                for k in (
+                    "fresh_sync_mismatches",
+                    "store_problems",
+                    "load_divergences",
+                    "seq_mismatches",
+                )
             )
+            inj["lost"] = max(inj["lost"], self.final.get("injected_lost", 0))
+            inj["duplicated"] = max(inj["duplicated"], self.final.get("injected_duplicated", 0))
         return {
             "fault_trials": len(os_),
             "faults_survived": sum(1 for o in os_ if o.ok),
@@ -219,10 +248,19 @@ class Totals:
             "latency_blocks_p50": percentile(lat, 50),
             "latency_blocks_p95": percentile(lat, 95),
             "latency_blocks_max": max(lat) if lat else None,
+            **{f"injected_{k}": inj[k] for k in INJ_COUNTS},
+            "injected_refusals": inj["refusals"],
             **{
                 k: v
                 for k, v in self.final.items()
-                if k not in ("lost_requests", "duplicated_requests", "divergences")
+                if k
+                not in (
+                    "lost_requests",
+                    "duplicated_requests",
+                    "divergences",
+                    "injected_lost",
+                    "injected_duplicated",
+                )
             },
         }
 
@@ -249,6 +287,8 @@ class FaultNet:
         rpc_timeout: float = 3.0,
         replayer: bool = False,
         replay_after: float = 125.0,
+        native: bool = False,
+        injected_per_trial: int = 6,
     ) -> None:
         self.dir = Path(directory)
         self.seed = seed
@@ -277,6 +317,11 @@ class FaultNet:
         self._cache: dict[int, list[tuple[Any, ...]]] = {}  # block → our events (final)
         self._cached_upto = 0
         self.request_gas = 0  # eth_estimateGas of one request (the largest)
+        # the native path: validator 0 also orders injected transactions; each trial sends
+        # `injected_per_trial` of them (`faults.injected`)
+        self.native = native
+        self.injected_per_trial = injected_per_trial if native else 0
+        self.inj: InjectedLane | None = None
 
     # -- lifecycle
 
@@ -297,6 +342,7 @@ class FaultNet:
                 "GEXE_ETHEREUM_REQUEST_TIMEOUT": f"{self.rpc_timeout:g}",
                 "GEXE_NODE_KEEP_BLOCKS": str(KEEP_BLOCKS),
             },
+            native=self.native,
         )
         try:
             self.net.start()
@@ -320,12 +366,16 @@ class FaultNet:
                 )
                 self._gas[prog] = int(est * 1.5) + 20_000
                 self.request_gas = max(self.request_gas, int(est))
+            if self.native:
+                self.inj = InjectedLane(self)
             if self.use_replayer:
                 self._start_replayer()
             self.say(
                 f"fault network ready: {self.n} validators behind RPC proxies "
                 f"{', '.join(p.url for p in self.rpc_proxies.values())}; programs live from "
-                f"block {self.first_block}" + (" ; gossip replayer on" if self.use_replayer else "")
+                f"block {self.first_block}"
+                + (" ; gossip replayer on" if self.use_replayer else "")
+                + (" ; native path on (validator 0 sequences injected txs)" if self.native else "")
             )
         except BaseException:
             self.stop()
@@ -754,10 +804,14 @@ class FaultNet:
             except BaseException as e:  # reported by the main thread
                 failure.append(e)
 
+        inj_txs: list[Injected] = []
+        inj_th, seq_from = self._injected_start(kind, inj, seconds, inj_txs)
         th = threading.Thread(target=run_injector, name=f"inject-{kind}", daemon=True)
         th.start()
         reqs = self.stream(seconds, rate)
         done.set()
+        if inj_th is not None:
+            inj_th.join(timeout=seconds + 60)
         th.join(timeout=180)
         if th.is_alive():
             o.errors.append("the injector did not finish in 180 s")
@@ -770,11 +824,91 @@ class FaultNet:
         sc = self.settle(reqs, max(self.first_block, first - 8), timeout=settle_timeout)
         self._account(o, reqs, sc)
         o.errors += inj.check(reqs, sc)
+        if inj_th is not None:
+            self._injected_check(
+                o,
+                inj_txs,
+                seq_from,
+                stalled_sequencer=inj.stalls_sequencer,
+                reorg=kind == "reorg",
+            )
         self._record_agreement(o, first)
         o.seconds = time.monotonic() - t0
         self.totals.add(o)
         self.say(("ok   " if o.ok else "FAIL ") + o.line())
         return o
+
+    # -- injected transactions (the native path)
+
+    def injected_targets(self, victims: Sequence[int] = ()) -> list[int]:
+        """Validators injected transactions go to: all but the fault's victims (a killed
+        node's pool is in memory: its receipts die with it; a frozen node answers late)."""
+        return [i for i in range(self.n) if i not in set(victims)]
+
+    def _seq_from(self) -> int:
+        """A sequencer height at or below every block this trial's transactions can land
+        in (a reorg can revert a few; margin)."""
+        assert self.inj is not None
+        hs = [h for i in range(self.n) if (h := self.inj.seq_height(i)) is not None]
+        return max(1, min(hs, default=1) - 30)
+
+    def _injected_start(
+        self, kind: str, inj: Injector, seconds: float, out: list[Injected]
+    ) -> tuple[threading.Thread | None, int]:
+        """Start sending this trial's injected transactions (a thread, evenly over the
+        stream), to validators other than the fault's victims."""
+        if self.inj is None or self.injected_per_trial <= 0:
+            return None, 0
+        seq_from = self._seq_from()
+        lane = self.inj
+        targets = self.injected_targets(inj.victims)
+
+        def run() -> None:
+            try:
+                lane.stream(self.injected_per_trial, seconds, targets, kind, out=out)
+            except Exception as e:  # noqa: BLE001 - reported on the outcome
+                inj.o.errors.append(f"injected stream: {type(e).__name__}: {e}"[:200])
+
+        th = threading.Thread(target=run, name=f"injected-{kind}", daemon=True)
+        th.start()
+        return th, seq_from
+
+    def _injected_check(
+        self,
+        o: Outcome,
+        txs: Sequence[Injected],
+        seq_from: int,
+        *,
+        stalled_sequencer: bool,
+        reorg: bool,
+        settle_timeout: float = 90.0,
+    ) -> None:
+        """Settle `txs` (their receipts final on the accepting node), then check them
+        against every validator's chain of sequencer blocks from `seq_from`; the counts go
+        to `o.injected`, problems to `o.errors`, differing sequencer blocks to
+        `o.divergences`."""
+        assert self.inj is not None
+        lane = self.inj
+        try:
+            lane.settle(txs, timeout=settle_timeout)
+            top = lane.wait_heights(60)
+            runs, bad, compared = lane.chains(seq_from, top)
+        except Exception as e:  # noqa: BLE001 - a check that could not run fails the trial
+            o.errors.append(f"injected check: {type(e).__name__}: {e}"[:300])
+            o.injected = empty_counts()
+            o.injected["lost"] = sum(1 for t in txs if t.accepted)
+            return
+        counts, errs = lane.check(txs, runs, stalled_sequencer=stalled_sequencer, reorg=reorg)
+        o.injected = counts
+        o.errors += errs
+        o.notes["seq_blocks_compared"] = compared
+        if bad:
+            o.divergences += len(bad)
+            o.errors.append("sequencer blocks differ: " + " | ".join(bad[:3]))
+        if counts["executed_not_preconfirmed"]:
+            o.notes["executed_not_preconfirmed"] = [
+                t.tx_hash for t in txs if t.verdict == "executed_not_preconfirmed"
+            ][:5]
 
     def _record_agreement(self, o: Outcome, first: int) -> None:
         """Every validator against validator 0 and the chain from block `first` on: the
@@ -854,17 +988,55 @@ class FaultNet:
         sample_every: float = 10.0,
         max_latency: int = 5,
         settle_timeout: float = 300.0,
+        injected_rate: float = 0.0,
     ) -> tuple[Outcome, dict[str, Any]]:
         """Requests at `rate`/s for `seconds` with no fault: the checks of a trial, and the
         figures — rates sent and answered, latency percentiles in blocks (overall, first
         and last minute), RSS of every process (start, end, peak; and its anonymous part,
         without the mapped store; /proc), each store's size
         on disk (start, end). `held`: everything answered, p95 latency and the drain after
-        the stream within `max_latency` blocks."""
+        the stream within `max_latency` blocks. With the native path on and
+        `injected_rate` > 0, injected transactions at that rate alongside (round robin over
+        every validator), their receipts polled every 0.25 s while the stream lasts: the
+        `injected_*` figures (sent, preconfirmed, rate, latency to preconfirmed in ms — to
+        the poll that saw it — lost, duplicated); `held` then also needs every injected
+        transaction pre-confirmed and sent at ≥ 90 % of the rate."""
         self.ensure_healthy()
         self._sync_nonces()
         first = self.head() + 1
         o = Outcome("load", f"{rate:g} req/s for {seconds:g}s", first_block=first)
+        inj_txs: list[Injected] = []
+        inj_stop = threading.Event()
+        inj_threads: list[threading.Thread] = []
+        seq_from = 0
+        lane = self.inj
+        if lane is not None and injected_rate > 0:
+            o.detail += f" + {injected_rate:g} injected/s"
+            seq_from = self._seq_from()
+            targets = self.injected_targets()
+
+            def send() -> None:
+                try:
+                    lane.stream(None, seconds, targets, "load", rate=injected_rate, out=inj_txs)
+                except Exception as e:  # noqa: BLE001 - reported on the outcome
+                    o.errors.append(f"injected stream: {type(e).__name__}: {e}"[:200])
+
+            def poll() -> None:
+                with httpx.Client() as http:
+                    deadline = time.monotonic() + seconds + 600
+                    while not inj_stop.is_set() and time.monotonic() < deadline:
+                        try:
+                            lane.poll(http, list(inj_txs))
+                        except Exception:  # noqa: BLE001 - the settle after re-reads all
+                            pass
+                        inj_stop.wait(0.25)
+
+            inj_threads = [
+                threading.Thread(target=send, name="injected-load", daemon=True),
+                threading.Thread(target=poll, name="injected-poll", daemon=True),
+            ]
+            for th in inj_threads:
+                th.start()
         pids = self.processes()
         rss0 = {k: rss_kib(v) for k, v in pids.items()}
         anon0 = {k: rss_kib(v, "RssAnon") for k, v in pids.items()}
@@ -890,8 +1062,43 @@ class FaultNet:
         sent_s = time.monotonic() - t0
         end_head = self.head()
         o.requests = len(reqs)
+        if inj_threads:
+            inj_threads[0].join(timeout=120)
         sc = self.settle(reqs, first, timeout=settle_timeout)
         self._account(o, reqs, sc)
+        inj_fig: dict[str, Any] = {}
+        if inj_threads:
+            inj_stop.set()
+            inj_threads[1].join(timeout=60)
+            self._injected_check(
+                o, inj_txs, seq_from, stalled_sequencer=False, reorg=False, settle_timeout=120
+            )
+            c = o.injected
+            sent_at = [t.sent_at for t in inj_txs]
+            span = (max(sent_at) - min(sent_at)) if len(sent_at) > 1 else 0.0
+            span = span * len(sent_at) / (len(sent_at) - 1) if len(sent_at) > 1 else sent_s
+            inj_fig = {
+                "injected_rate_target": injected_rate,
+                "injected_sent": c["sent"],
+                "injected_accepted": c["accepted"],
+                "injected_preconfirmed": c["preconfirmed"],
+                "injected_executed_not_preconfirmed": c["executed_not_preconfirmed"],
+                "injected_refused": c["refused"],
+                "injected_expired": c["expired"],
+                "injected_lost": c["lost"],
+                "injected_duplicated": c["duplicated"],
+                "injected_refusals": c["refusals"],
+                "injected_rate_sent": round(c["sent"] / max(span, 1e-9), 2),
+                "injected_rate_preconfirmed": round(c["preconfirmed"] / max(span, 1e-9), 2),
+                "injected_latency_ms_p50": latency_ms(inj_txs, 50),
+                "injected_latency_ms_p99": latency_ms(inj_txs, 99),
+                "injected_latency_ms_max": latency_ms(inj_txs, 100),
+                "injected_held": (
+                    c["sent"] > 0
+                    and c["preconfirmed"] == c["sent"]
+                    and c["sent"] / max(span, 1e-9) >= 0.9 * injected_rate
+                ),
+            }
         self._record_agreement(o, first)
         o.seconds = time.monotonic() - t0
         rss1 = {k: rss_kib(v) for k, v in pids.items()}
@@ -909,6 +1116,8 @@ class FaultNet:
         lat = o.latencies
         p95 = percentile(lat, 95)
         held = o.ok and p95 is not None and p95 <= max_latency and (drain or 0) <= max_latency
+        if inj_fig:
+            held = held and bool(inj_fig["injected_held"])
         fig = {
             "rate_target": rate,
             "seconds": round(sent_s, 1),
@@ -945,6 +1154,7 @@ class FaultNet:
             "store_growth_bytes_per_request": round(
                 sum(store1[i] - store0[i] for i in range(self.n)) / self.n / max(1, len(reqs)), 1
             ),
+            **inj_fig,
             "samples": samples,
         }
         self.loads.append(fig)
@@ -956,6 +1166,14 @@ class FaultNet:
             + f"load {rate:g}/s for {sent_s:.0f}s: sent {fig['rate_sent']}/s, answered "
             f"{fig['rate_answered']}/s, p50/p95 {fig['latency_blocks_p50']}/{p95} blocks, "
             f"drain {drain} blocks, held {held}"
+            + (
+                f"; injected {inj_fig['injected_sent']} sent at {inj_fig['injected_rate_sent']}/s, "
+                f"{inj_fig['injected_preconfirmed']} preconfirmed, p50/p99 "
+                f"{inj_fig['injected_latency_ms_p50']}/{inj_fig['injected_latency_ms_p99']} ms, "
+                f"lost {inj_fig['injected_lost']}, dup {inj_fig['injected_duplicated']}"
+                if inj_fig
+                else ""
+            )
             + (f"  ERRORS: {'; '.join(o.errors)}" if o.errors else "")
         )
         return o, fig
@@ -968,6 +1186,7 @@ class FaultNet:
         step_seconds: float = 30.0,
         max_latency: int = 5,
         limit: float = 500.0,
+        injected_rate: float = 0.0,
     ) -> tuple[float | None, list[dict[str, Any]]]:
         """Raise the request rate by `factor` from `start` (each step `step_seconds`) until
         the network no longer holds it (or the sender cannot send it); the highest held."""
@@ -975,7 +1194,9 @@ class FaultNet:
         steps = []
         rate = min(start, limit)
         while True:
-            o, fig = self.load(rate, step_seconds, max_latency=max_latency)
+            o, fig = self.load(
+                rate, step_seconds, max_latency=max_latency, injected_rate=injected_rate
+            )
             steps.append({k: v for k, v in fig.items() if k != "samples"})
             if not fig["held"] or fig["rate_sent"] < 0.9 * rate:
                 break
@@ -1033,18 +1254,65 @@ class FaultNet:
             "blocks": sc.last - self.first_block + 1,
             "batches_committed": sc.batches,
         }
+        if self.inj is not None:
+            out.update(self.injected_final_check())
         self.totals.final.update(out)
         return out
+
+    def injected_final_check(self) -> dict[str, Any]:
+        """Every injected transaction of the run against every validator's whole chain of
+        sequencer blocks (from height 1): executed at most once anywhere; those counted
+        pre-confirmed or executed executed exactly once on every validator, the others
+        nowhere; every validator's sequencer blocks equal validator 0's."""
+        assert self.inj is not None
+        lane = self.inj
+        top = lane.wait_heights(90)
+        runs, bad, compared = lane.chains(1, top)
+        dup = lost = wrong = 0
+        for t in lane.all:
+            r = runs.get(t.tx_hash, [0] * self.n)
+            if max(r) > 1:
+                dup += 1
+            if t.verdict in ("preconfirmed", "executed_not_preconfirmed"):
+                lost += not all(x == 1 for x in r)
+            elif t.verdict and max(r):  # refused, expired, unsent: must not have run
+                wrong += 1
+        return {
+            "injected_total": len(lane.all),
+            "injected_lost": lost,
+            "injected_duplicated": dup,
+            "injected_ran_though_not_accepted": wrong,
+            "seq_blocks_compared": compared,
+            "seq_mismatches": len(bad),
+            "seq_mismatch_examples": bad[:5],
+        }
 
     def fresh_sync(self, timeout: float | None = None) -> tuple[int, list[str]]:
         """Start a validator with an empty store after the fact (no key: it only follows
         the chain, straight from anvil), let it sync from the Router's deployment block,
         and compare its block results with every validator's; then stop it and verify its
-        store. Returns (mismatches, what differed)."""
+        store. Returns (mismatches, what differed).
+
+        With the native path on, a node without a key cannot follow: sequencer blocks come
+        only over gossip, and a node joins gossip only with a key
+        (`validator/service.py::_run_gossip`). So the fresh node stands in for the last
+        validator: that one is stopped (SIGTERM), the fresh node gets a copy of its
+        keystore (never two live nodes with one key), follows the sequencer from height 1
+        (asking peers for the blocks it lacks) and is compared with the others; the
+        validator is restarted afterwards."""
         assert self.net is not None
         home = self.dir / "fresh"
         p = ValidatorProc(self.n, "", home)
         p.data_dir.mkdir(parents=True, exist_ok=True)
+        stand_in = self.n - 1 if self.native else None
+        if stand_in is not None:
+            import shutil
+
+            self.net.kill_validator(stand_in, signal.SIGTERM)
+            src = self.procs[stand_in]
+            shutil.copytree(src.data_dir / "keystore", p.data_dir / "keystore")
+            shutil.copy2(src.home / "password.txt", home / "password.txt")
+        others = [i for i in range(self.n) if i != stand_in]
         p.config.write_text(
             f"""# gexe fault suite: a validator synced from scratch after the faults
 [node]
@@ -1067,6 +1335,7 @@ rate_limit = 0
 [metrics]
 enabled = false
 """
+            + self._fresh_native_text()
         )
         p.launch()
         bad: list[str] = []
@@ -1093,7 +1362,7 @@ enabled = false
                 if not p.alive():
                     raise TrialFailed(f"the fresh validator exited: {p.last_line()}")
                 time.sleep(0.5)
-            self.wait_heads(last, 90)
+            self.wait_heads(last, 90, who=others)
             first = self.first_block
             mine: dict[int, Any] = {}
             for lo in range(first, last + 1, 50):
@@ -1105,7 +1374,7 @@ enabled = false
                 for x in httpx.post(p.rpc_url + "/", json=body, timeout=60).json():
                     r = x.get("result")
                     mine[x["id"]] = (r["hash"], r["state_root"], r["commitment"]) if r else None
-            for i in range(self.n):
+            for i in others:
                 got = self.results(i, first, last)
                 for n in range(first, last + 1):
                     if got[n] != mine[n]:
@@ -1118,10 +1387,25 @@ enabled = false
                 except subprocess.TimeoutExpired:
                     p.signal(signal.SIGKILL)
                     p.proc.wait(timeout=10)
+            if stand_in is not None and not self.procs[stand_in].alive():
+                self.restart(stand_in)
         bad += self.verify_store(p.data_dir / "store")
         self.totals.final["fresh_sync_blocks"] = self.head() - self.first_block + 1
         self.totals.final["fresh_sync_mismatches"] = len(bad)
         return len(bad), bad[:10]
+
+    def _fresh_native_text(self) -> str:
+        """With the native path on, the fresh validator follows the sequencer too: its
+        state roots fold in the sequencer blocks' effects, which it fetches over gossip
+        (`SequencerBlockRequest`, answered from every validator's store)."""
+        if not self.native:
+            return ""
+        boot = [a for q in self.procs[: self.n - 1] for a in q.p2p[:1]]
+        return (
+            f'\n[p2p]\nlisten = "/ip4/127.0.0.1/tcp/0"\nbootnodes = {json.dumps(boot)}\n'
+            '\n[validator]\npassword_file = "password.txt"\n'
+            f'\n[native]\nsequencer = "{self.procs[SEQUENCER].address}"\n'
+        )
 
     def stop_and_verify(self) -> list[str]:
         """Stop the network and verify every validator's store."""
@@ -1146,6 +1430,13 @@ class Injector:
     ) -> None:
         self.fn, self.rng, self.o, self.seconds, self.opts = fn, rng, o, seconds, opts
         self.at = rng.uniform(0.2, max(0.3, seconds - 0.8))  # when, into the stream
+        self.victims: list[int] = []  # validators killed or frozen (no injected tx to them)
+
+    @property
+    def stalls_sequencer(self) -> bool:
+        """Whether the fault stops the sequencer (SIGKILL or SIGSTOP of validator 0): then
+        an injected transaction may legitimately expire before it is ordered."""
+        return SEQUENCER in self.victims
 
     def wait_until(self, t: float, t0: float) -> None:
         time.sleep(max(0.0, t0 + t - time.monotonic()))
@@ -1416,6 +1707,7 @@ class PauseSequencer(Injector):
         super().__init__(*a)
         self.dur = self.rng.uniform(1.0, 5.0)
         self.o.detail = f"SIGSTOP v0 at +{self.at:.1f}s for {self.dur:.1f}s"
+        self.victims = [SEQUENCER]
 
     def run(self, done: threading.Event) -> None:
         self.wait_until(self.at, time.monotonic())
@@ -1435,6 +1727,7 @@ class Stutter(Injector):
     def __init__(self, *a: Any) -> None:
         super().__init__(*a)
         self.victim = self.rng.randrange(self.fn.n)
+        self.victims = [self.victim]
         self.o.detail = f"v{self.victim} frozen/thawed 0.2-1.0s at a time"
         self.at = self.rng.uniform(0.1, 0.5)
 

@@ -3,31 +3,43 @@
     python faults/soak.py                  # = make soak: 10-minute load, 60 fault trials
     python faults/soak.py --minutes 1 --trials 12 --seed 7
     python faults/soak.py --rate 20        # skip the ramp, hold 20 requests/s
+    python faults/soak.py --injected-rate 0 --no-native   # Ethereum requests only
 
 On one `faults.harness.FaultNet` (anvil with 1-second blocks, 4 validator processes behind
-fault-injecting RPC proxies, validator 0 also the sequencer, a gossip peer re-publishing
-every message at once and again after 125 s):
+fault-injecting RPC proxies, validator 0 also the sequencer and — with the native path on,
+the default — the orderer of injected transactions, a gossip peer re-publishing every
+message at once and again after 125 s):
 
 1. ramp — requests from Ethereum (`Mirror.sendMessage` to 3 counter and 3 ping programs
    from 6 users) at 10/s, then ×1.5 every `--step` seconds while the network holds the
    rate (every request answered, p95 latency and the backlog after the step within
    `--max-latency` blocks), up to the chain's own limit: 90 % of anvil's gas target (half
    the block gas limit) over the gas of a request plus its reply — above it the EIP-1559
-   base fee climbs without bound and any rate eventually stalls; skipped with `--rate`;
+   base fee climbs without bound and any rate eventually stalls; skipped with `--rate`.
+   Alongside every step, injected transactions (ping, EIP-712-signed, round robin over
+   the 4 validators' JSON-RPC) at a steady `--injected-rate` (default 10/s): a step is
+   held only if every one of them is pre-confirmed too;
 2. soak — the highest rate held, for `--minutes`: rate sent and answered, latency
    percentiles in blocks (overall, first and last minute), RSS growth of every process
    (validators, anvil, the replayer; /proc: all of it, and the anonymous part — the
    LMDB store is memory-mapped, so VmRSS also grows with the store), each store's growth
-   on disk;
+   on disk; injected transactions at `--injected-rate` alongside: sent, pre-confirmed,
+   rate sent and pre-confirmed, latency to pre-confirmed (ms, to the 0.25-s receipt
+   poll that saw it) p50/p99/max, lost, executed twice;
 3. fault trials — `--trials` of them, cycling through every kind in a shuffled order
-   (crash, chain, network; see RELIABILITY.md), each checked like the CI suite's;
-4. the whole run recounted from the chain (lost / duplicated requests), a validator
-   synced from scratch compared with every validator block by block, every store verified.
+   (crash, chain, network; see RELIABILITY.md), each checked like the CI suite's (with
+   `--injected-per-trial` injected transactions, default 6);
+4. the whole run recounted from the chain (lost / duplicated requests; every injected
+   transaction against every validator's chain of sequencer blocks), a validator synced
+   from scratch compared with every validator block by block, every store verified.
 
 Prints one JSON object (keys `fault_trials`, `lost_requests`, `duplicated_requests`,
 `divergences`, `soak_rate_held`, `soak_latency_blocks_p50/p95/p99`, `soak_rss_growth_kib`,
-`soak_store_growth_bytes`, …), writes it to `bench/results/faults.json`, and exits 1 if a
-request was lost or duplicated, validators diverged or a store did not verify. Progress
+`soak_store_growth_bytes`, `soak_injected_sent`, `soak_injected_preconfirmed`,
+`soak_injected_rate_preconfirmed`, `soak_injected_latency_ms_p50/p99`,
+`soak_injected_lost`, `soak_injected_duplicated`, `injected_*` totals, …), writes it to `bench/results/faults.json`, and exits 1 if a
+request or accepted injected transaction was lost or duplicated, validators diverged or a
+store did not verify. Progress
 goes to stderr. The network lives in a temporary directory (or `--dir`, kept).
 """
 
@@ -66,6 +78,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=None, help="default: random, printed")
     ap.add_argument("--dir", type=Path, default=None, help="network directory (kept)")
     ap.add_argument("--kinds", default=",".join(KINDS), help="fault kinds to cycle through")
+    ap.add_argument(
+        "--native",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the native path (validator 0 sequences injected transactions; default on)",
+    )
+    ap.add_argument(
+        "--injected-rate",
+        type=float,
+        default=10.0,
+        help="injected transactions/s alongside the load (default 10; 0 = none)",
+    )
+    ap.add_argument("--injected-per-trial", type=int, default=6, help="injected txs per trial (6)")
     args = ap.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 10**6)
     kinds = [k for k in args.kinds.split(",") if k]
@@ -81,11 +106,22 @@ def main(argv: list[str] | None = None) -> int:
         "validators": 4,
         "block_time_s": 1,
         "soak_minutes": args.minutes,
+        "native": args.native,
+        "injected_rate_target": args.injected_rate if args.native else 0,
     }
+    inj_rate = args.injected_rate if args.native else 0.0
     t_start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="gexe-soak-") as tmp:
         d = args.dir or Path(tmp) / "net"
-        fn = FaultNet(d, seed=seed, progress=progress, replayer=True, replay_after=125.0)
+        fn = FaultNet(
+            d,
+            seed=seed,
+            progress=progress,
+            replayer=True,
+            replay_after=125.0,
+            native=args.native,
+            injected_per_trial=args.injected_per_trial,
+        )
         fn.start()
         problems: list[str] = []
         try:
@@ -110,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                     step_seconds=args.step,
                     max_latency=args.max_latency,
                     limit=chain_cap,
+                    injected_rate=inj_rate,
                 )
                 out["ramp"] = steps
                 rate = best or 5.0
@@ -118,7 +155,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.minutes > 0:
                 progress(f"soak: {rate:g} requests/s for {args.minutes:g} minutes")
                 o, fig = fn.load(
-                    rate, args.minutes * 60, sample_every=30.0, max_latency=args.max_latency
+                    rate,
+                    args.minutes * 60,
+                    sample_every=30.0,
+                    max_latency=args.max_latency,
+                    injected_rate=inj_rate,
                 )
                 out.update(
                     soak_rate_target=rate,
@@ -148,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
                     },
                     soak_store_growth_bytes_per_request=fig["store_growth_bytes_per_request"],
                     soak_samples=fig["samples"],
+                    **{f"soak_{k}": v for k, v in fig.items() if k.startswith("injected_")},
                 )
                 if not o.ok:
                     problems.append(f"soak: {'; '.join(o.errors)[:300]}")
@@ -182,7 +224,15 @@ def main(argv: list[str] | None = None) -> int:
     print(text, flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "faults.json").write_text(text + "\n")
-    bad_figures = out["lost_requests"] or out["duplicated_requests"] or out["divergences"]
+    bad_figures = (
+        out["lost_requests"]
+        or out["duplicated_requests"]
+        or out["divergences"]
+        or out.get("injected_lost")
+        or out.get("injected_duplicated")
+        or out.get("soak_injected_lost")
+        or out.get("soak_injected_duplicated")
+    )
     return 1 if (bad_figures or problems) else 0
 
 

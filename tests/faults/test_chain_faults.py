@@ -11,7 +11,7 @@ or applied twice), every validator agreeing block by block with the chain's bloc
 from __future__ import annotations
 
 import pytest
-from faultkit import check, rng_for
+from faultkit import check, check_injected, rng_for
 
 from faults.harness import FaultNet
 
@@ -28,4 +28,6 @@ TRIALS = (
 @pytest.mark.parametrize(("kind", "n"), TRIALS, ids=[f"{k}-{n}" for k, n in TRIALS])
 def test_chain_fault(faultnet: FaultNet, kind: str, n: int) -> None:
     opts = {"depth": n} if kind == "reorg" else {}
-    check(faultnet.trial(kind, RNG, **opts))
+    o = faultnet.trial(kind, RNG, **opts)
+    check(o)
+    check_injected(faultnet.native, faultnet.injected_per_trial, o)

@@ -10,7 +10,7 @@ duplicate filter forgot it (old requests and approvals replayed)."""
 from __future__ import annotations
 
 import pytest
-from faultkit import check, rng_for
+from faultkit import check, check_injected, rng_for
 
 from faults.harness import FaultNet
 
@@ -26,4 +26,6 @@ TRIALS = (
 
 @pytest.mark.parametrize(("kind", "n"), TRIALS, ids=[f"{k}-{n}" for k, n in TRIALS])
 def test_network_fault(faultnet: FaultNet, kind: str, n: int) -> None:
-    check(faultnet.trial(kind, RNG))
+    o = faultnet.trial(kind, RNG)
+    check(o)
+    check_injected(faultnet.native, faultnet.injected_per_trial, o)

@@ -4,7 +4,12 @@ store, synced from the Router's deployment block, agrees with every validator on
 block (hash, state root, batch commitment) — so no event was skipped or applied twice by
 the validators that lived through the faults; the gossip replayer did duplicate and
 replay; and after the network stops, every store opens and verifies (each CAS blob hashes
-to its key, block records and pointers resolve)."""
+to its key, block records and pointers resolve). With the native path on, every
+injected transaction of the run is recounted against every validator's whole chain of
+sequencer blocks (from height 1): none executed twice, each counted pre-confirmed or
+executed executed exactly once everywhere, none refused or expired executed anywhere, and
+every validator's sequencer blocks equal validator 0's; the fresh validator follows the
+sequencer too (its state roots fold in the sequencer blocks' effects)."""
 
 from __future__ import annotations
 
@@ -16,6 +21,18 @@ from faults.harness import FaultNet
 def test_every_request_answered_exactly_once(faultnet: FaultNet) -> None:
     fc = faultnet.final_check()
     assert fc["lost_requests"] == 0 and fc["duplicated_requests"] == 0, (SEED, fc)
+
+
+def test_every_injected_transaction_ran_at_most_once(faultnet: FaultNet) -> None:
+    if faultnet.inj is None:
+        return  # FAULT_NATIVE=0
+    fc = faultnet.totals.final
+    assert "injected_total" in fc, "final_check did not run (an earlier test failed?)"
+    assert fc["injected_total"] > 0, (SEED, fc)
+    assert fc["injected_duplicated"] == 0, (SEED, fc)
+    assert fc["injected_lost"] == 0, (SEED, fc)
+    assert fc["injected_ran_though_not_accepted"] == 0, (SEED, fc)
+    assert fc["seq_blocks_compared"] > 0 and fc["seq_mismatches"] == 0, (SEED, fc)
 
 
 def test_fresh_validator_agrees_block_by_block(faultnet: FaultNet) -> None:
@@ -35,3 +52,5 @@ def test_stores_verify_after_stop(faultnet: FaultNet) -> None:
     assert fig["lost_requests"] == 0, (SEED, fig)
     assert fig["duplicated_requests"] == 0, (SEED, fig)
     assert fig["divergences"] == 0, (SEED, fig)
+    assert fig["injected_lost"] == 0, (SEED, fig)
+    assert fig["injected_duplicated"] == 0, (SEED, fig)
