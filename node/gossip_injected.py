@@ -15,6 +15,10 @@ register themselves with the envelope decoder when `gossip_messages` is imported
   be dropped by gossip's duplicate filter); whoever holds the blocks answers.
 - `Promises` (0x23): a validator's signed promises for the replies it computed in one
   execution step (a sequencer block or an Ethereum block).
+- `PromiseRequest` (0x24): "promise these again" — a node holding executed transactions
+  whose quorum has not come (a validator died between executing and gossiping its
+  promises, or the message was lost) asks; every validator that executed them answers
+  with a `Promises` from its stored results.
 
 When modifying this part: the encodings are protocol; tags 0x20-0x2f belong here.
 """
@@ -229,3 +233,43 @@ class Promises:
             out.append((p, sig))
         r.finish("Promises")
         return cls(era, validator, tuple(out))
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class PromiseRequest:
+    TYPE: ClassVar[int] = 0x24
+
+    era: int
+    tx_hashes: tuple[bytes, ...]  # 32 each
+    resend: int = 0  # differs between asks, so that a repeated ask is not a duplicate
+
+    def __post_init__(self) -> None:
+        _check_u64("era", self.era)
+        _check_u64("resend", self.resend)
+        if len(self.tx_hashes) > MAX_PROMISES:
+            raise ValueError(f"more than {MAX_PROMISES} transactions in one request")
+        for h in self.tx_hashes:
+            _check_len("tx_hash", h, 32)
+
+    def body(self) -> bytes:
+        return b"".join(
+            (
+                _U64.pack(self.era),
+                _U32.pack(len(self.tx_hashes)),
+                *self.tx_hashes,
+                _U64.pack(self.resend),
+            )
+        )
+
+    @classmethod
+    def from_body(cls, body: bytes) -> PromiseRequest:
+        r = _Reader(body)
+        era = r.u64("era")
+        n = r.u32("transaction count")
+        if n > MAX_PROMISES:
+            raise ValueError(f"{n} transactions in a promise request, limit {MAX_PROMISES}")
+        hashes = tuple(r.take(32, "tx_hash") for _ in range(n))
+        resend = r.u64("resend")
+        r.finish("PromiseRequest")
+        return cls(era, hashes, resend)

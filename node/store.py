@@ -14,7 +14,10 @@ that the block processor (many threads) writes blobs into and the node adds KV p
 and deletes to. `commit()` writes all of it in ONE LMDB write transaction (fsync'd
 when `sync=True`), so after a crash the store holds either the previous block or the
 new one, never part of it; `abort()` (or leaving the `with` block without committing)
-drops it. Reads through the writer see its own pending writes first.
+drops it. The meta page is not fsync'd on its own (LMDB's NOMETASYNC): an OS crash or
+power loss can undo the last commit, never corrupt the store — the node then processes
+that block again, deterministically, and a sequencer catches up from its peers before
+signing again (validator/native.py `recover`). Reads through the writer see its own pending writes first.
 
 Reorgs. Each processed block leaves a `BlockRecord` pointing at its state snapshot.
 `set_head(hash)` moves the head to any stored block (rolling back is a pointer change
@@ -204,7 +207,10 @@ class Store(_Reads):
                 create=not readonly,
                 writemap=False,
                 sync=sync,
-                metasync=sync,
+                # one fsync per commit instead of two (11 -> 6 ms here); LMDB stays
+                # consistent, and an OS crash can undo only the last commit: a block
+                # the node then processes again (see "Writing a block")
+                metasync=False,
                 lock=True,
                 mode=0o600,
                 max_readers=256,

@@ -114,6 +114,7 @@ class Ordering:
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
+        await self.host.recover()  # what the network has past our tip, before we sign
         while True:
             await self._wake.wait()
             self._wake = trio.Event()

@@ -31,7 +31,7 @@ validators in tests; the filtering rules are protocol.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -207,6 +207,7 @@ class SeqOutcome:
     verdicts: tuple[Verdict, ...]
     dispatches: int
     gas_burned: int
+    finish: Callable[[], None]  # commits and installs it (see `Compute.execute_seq`)
 
 
 class SeqError(ValueError):
@@ -383,6 +384,17 @@ class Compute:
         """Run a sequencer block (`SequencerBlockMsg`, its hash and its transactions'
         hashes, all checked by the caller) on top of the head and the sequencer blocks
         before it. One LMDB transaction, like a block."""
+        out = self.execute_seq(msg, seq_hash, tx_hashes, domain, max_payload)
+        out.finish()
+        return out
+
+    def execute_seq(
+        self, msg: Any, seq_hash: bytes, tx_hashes: Sequence[bytes], domain: Any, max_payload: int
+    ) -> SeqOutcome:
+        """`apply_seq` without its commit: the outcome (verdicts, replies) is final, but
+        nothing is stored and `seq`/`state` stay put until `out.finish()` — which the
+        caller must run (from a worker thread: it fsyncs) before anything else touches
+        this Compute. Lets a node sign and gossip its promises while the disk writes."""
         h = msg.header
         head = self.head
         tip = self.seq
@@ -418,7 +430,8 @@ class Compute:
                 seen.add(v.tx_hash)
                 events.append(queue_message(v, stx))
         before = self._root()
-        with store.begin_block() as w:
+        w = store.begin_block()
+        try:
             self.processor.storage = w
             try:
                 if events:
@@ -462,19 +475,29 @@ class Compute:
                     seq_hash, h.height, head.hash, head.number, h.parent, root, res, blob
                 )
                 w.put_seq(rec, [v.tx_hash for v in verdicts if v.ok])
-                w.commit()
             finally:
                 self.processor.storage = store
-        self.seq = rec
-        self.state = state
-        if has_content(body):
-            self.content_tip = _seq_pointer(rec)
+        except BaseException:
+            w.abort()
+            raise
+
+        def finish() -> None:
+            try:
+                w.commit()
+            finally:
+                w.abort()  # frees the overlay; a no-op after a commit
+            self.seq = rec
+            self.state = state
+            if has_content(body):
+                self.content_tip = _seq_pointer(rec)
+
         return SeqOutcome(
             rec,
             body,
             tuple(verdicts),
             len(result.dispatches) if result else 0,
             result.gas_burned if result else 0,
+            finish,
         )
 
 

@@ -17,13 +17,22 @@ Roles of one `NativeLane` (every validator has one when `[native] sequencer` is 
   anchored at `n` is anchored at `n+1` or later (`before_block`). A gap is asked for with
   `SequencerBlockRequest`; every node answers from its store.
 - **Producer** (the node whose key is the sequencer): `sequence(txs)` anchors a block at
-  the head, signs it, runs it and gossips it — under the same lock as Ethereum blocks, so
-  the anchor is the block the transactions really follow. The ordering itself (which
-  transactions, when) is the `gexe.sequencer.ordering` role.
+  the head, signs it, gossips it and runs it (the header holds no result, so followers
+  run it while the sequencer does) — under the same lock as Ethereum blocks, so the
+  anchor is the block the transactions really follow. At start it first *recovers*: it
+  follows, asking peers for the blocks past its tip, until they stop coming — it may
+  have signed blocks its store lost in a crash, and a second block at one of those
+  heights would be equivocation. The ordering itself (which transactions, when) is the
+  `gexe.sequencer.ordering` role.
 - **Promises**: after every execution step, each reply to an injected transaction is
   signed (`Promise`: tx hash, keccak of the reply payload, reply code) and gossiped; the
   node holding the transaction collects them and marks it pre-confirmed when validators
-  with more than 2/3 of the era's stake promised the reply it computed itself.
+  with more than 2/3 of the era's stake promised the reply it computed itself. Promises
+  are signed and gossiped while the block's commit is still being written (the fsync is
+  most of a block's time; a crash before it re-runs the block, with the same replies).
+  A quorum still missing `PROMISE_WAIT` s after execution (a validator died between
+  executing and gossiping, or gossip lost the message) is asked for again
+  (`PromiseRequest`, backing off); validators answer from their stored results.
 - **Equivocation**: two sequencer blocks for one `(anchor, height)` signed by the
   sequencer are kept as a proof (`node_status` → native.equivocations) and reported to
   the Slasher when `[validator] report_equivocation` allows.
@@ -38,6 +47,7 @@ block (an empty sequencer block suffices); the gating rule is protocol.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
@@ -54,12 +64,15 @@ from gexe.contracts.injected import (
     transactions_hash,
 )
 from gexe.node.gossip_injected import (
+    MAX_PROMISES,
     InjectedTx,
+    PromiseRequest,
     Promises,
     SequencerBlockMsg,
     SequencerBlockRequest,
 )
 from gexe.node.logging import get_logger
+from gexe.runtime import limits
 from gexe.runtime.state import ProgramState
 
 from .compute import SeqError, SeqOutcome, hx
@@ -72,6 +85,12 @@ AWAITING = 200_000  # executed transactions whose reply has not come yet
 GAP_WAIT = 0.5  # seconds before asking for missing sequencer blocks
 REQUEST_SPAN = 64  # blocks asked for (and answered) at once
 RESEND_WAIT = 2.0  # seconds before this node re-sends the same block again (it is in flight)
+RECOVER_QUIET = 1.5  # seconds without an answer that end the sequencer's start-up catch-up
+RECOVER_MAX = 15.0  # seconds the catch-up may take at most
+FINAL = ("preconfirmed", "refused", "expired")
+# the least executable balance that buys a dispatch (the program pays for its messages)
+MIN_BALANCE = limits.DISPATCH_BASE_GAS * limits.VALUE_PER_GAS
+PROMISE_WAIT = 2.0  # seconds an executed transaction waits for its quorum before we ask
 
 
 class Refused(ValueError):
@@ -93,11 +112,14 @@ class Entry:
     accepted_at: float = field(default_factory=time.monotonic)
     forwarded_at: float = 0.0
     forwards: int = 0
+    executed_at: float = 0.0
+    promise_asks: int = 0  # PromiseRequests sent for it (the quorum is late)
+    promise_asked_at: float = 0.0
     watchers: list[trio.MemorySendChannel[Any]] = field(default_factory=list)
 
     @property
     def final(self) -> bool:
-        return self.status in ("preconfirmed", "refused", "expired")
+        return self.status in FINAL
 
 
 class NativeLane:
@@ -110,15 +132,19 @@ class NativeLane:
         self.me = bytes.fromhex(signer.address[2:]) if signer is not None else None
         self.key = bytes(signer.key) if signer is not None else None
         self.is_sequencer = self.me == self.sequencer
+        # the sequencer follows until `recover` ends: it must not sign a height twice
+        self.recovering = self.is_sequencer
         self.domain: Domain | None = None  # once the chain id is known
         self.lock = trio.Lock()  # every Compute mutation (blocks, sequencer blocks, reverts)
         self.pending: dict[int, tuple[SequencerBlockMsg, bytes, list[bytes]]] = {}
         self._waiters: set[trio.Event] = set()  # woken when a sequencer block arrives
         self._gap_asked = 0.0
         self._answered: dict[int, float] = {}
+        self._promised_again: dict[bytes, float] = {}
         self.seen: OrderedDict[tuple[bytes, int], tuple[bytes, SequencerBlockMsg]] = OrderedDict()
         self.equivocations: list[dict[str, Any]] = []
         self.pool: OrderedDict[bytes, Entry] = OrderedDict()
+        self.open = 0  # entries of `pool` not final yet (bounded by `pool_size`)
         self.awaiting: OrderedDict[bytes, None] = OrderedDict()
         self.orderers: list[Any] = []  # the ordering role, on the sequencer's node
         self._anchored: tuple[bytes, int] = (b"", 0)  # (head, injected ordered after it)
@@ -179,15 +205,19 @@ class NativeLane:
         if state_hash is None:
             raise Refused(f"0x{tx.destination.hex()} is not a program of this network")
         data = self.compute.store.read(state_hash)
-        if data is not None and ProgramState.decode(data).executable_balance == 0:
-            raise Refused(f"program 0x{tx.destination.hex()} has no executable balance; top it up")
+        balance = ProgramState.decode(data).executable_balance if data is not None else 0
+        if balance < MIN_BALANCE:
+            raise Refused(
+                f"program 0x{tx.destination.hex()} has {balance} executable balance, less "
+                f"than one message's base cost ({MIN_BALANCE}); top it up"
+            )
         s = self.compute.store.included_in(h)
         if s is not None and self.compute.seq_canonical(s) is not None:
             raise Refused("already included: this transaction was executed before")
-        pending = sum(1 for e in self.pool.values() if not e.final)
-        if pending >= self.cfg.pool_size:
+        if self.open >= self.cfg.pool_size:
             raise Refused("the node's transaction pool is full; retry later")
         self.pool[h] = Entry(stx, sender, ref)
+        self.open += 1
         while len(self.pool) > RECEIPTS:
             old, e = next(iter(self.pool.items()))
             if not e.final:
@@ -214,7 +244,16 @@ class NativeLane:
             await trio.sleep(min(self.cfg.reforward_interval, 0.5))
             head = self.compute.head
             now = time.monotonic()
+            late: list[bytes] = []
             for h, e in list(self.pool.items()):
+                if e.status == "executed":
+                    if now - max(e.executed_at, e.promise_asked_at) >= PROMISE_WAIT * 2 ** min(
+                        e.promise_asks, 5
+                    ):
+                        late.append(h)
+                        e.promise_asks += 1
+                        e.promise_asked_at = now
+                    continue
                 if e.status != "pending":
                     continue
                 if head is not None and head.number - e.ref_number > EXPIRY:
@@ -223,6 +262,15 @@ class NativeLane:
                     max(e.forwards - 1, 0), 5
                 ):  # back off: a busy sequencer holds it already, a crashed one gets it
                     await self.forward(h)
+            for i in range(0, len(late), MAX_PROMISES):
+                log.info("asking for promises again", txs=len(late[i : i + MAX_PROMISES]))
+                await self.svc._gossip_out(
+                    PromiseRequest(
+                        self.svc.era or 0,
+                        tuple(late[i : i + MAX_PROMISES]),
+                        time.monotonic_ns() & (2**63 - 1),
+                    )
+                )
 
     def carried(self, h: bytes) -> bool:
         """Whether our chain of sequencer blocks executed transaction `h`."""
@@ -263,6 +311,8 @@ class NativeLane:
         self._notify(h, e)
 
     def _set(self, e: Entry, status: str, **kw: Any) -> None:
+        if not e.final and status in FINAL:
+            self.open -= 1
         e.status = status
         for k, v in kw.items():
             setattr(e, k, v)
@@ -306,7 +356,7 @@ class NativeLane:
                 if e is None or e.status != "pending":
                     continue
                 if v.ok:
-                    self._set(e, "executed", seq=seq)
+                    self._set(e, "executed", seq=seq, executed_at=time.monotonic())
                 else:
                     self._set(e, "refused", reason=v.reason, seq=seq)
             while len(self.awaiting) > AWAITING:
@@ -338,6 +388,43 @@ class NativeLane:
             for i in range(0, len(mine), 1024):
                 msg = Promises(self.svc.era or 0, self.me, tuple(mine[i : i + 1024]))
                 await self.svc.publish(msg)
+
+    def stored_reply(self, h: bytes) -> tuple[bytes, bytes] | None:
+        """The reply to transaction `h` in the results of the sequencer block of our
+        chain that executed it (None if none did, or the reply came later)."""
+        s = self.compute.store.included_in(h)
+        rec = self.compute.seq_canonical(s) if s is not None else None
+        blob = self.compute.store.read(rec.result) if rec is not None else None
+        if blob is None:
+            return None
+        for t in json.loads(blob)["transitions"]:
+            for m in t["messages"]:
+                rt = m["reply_to"]
+                if rt is not None and bytes.fromhex(rt[2:]) == h:
+                    return bytes.fromhex(m["payload"][2:]), bytes.fromhex(m["reply_code"][2:])
+        return None
+
+    async def on_promise_request(self, m: PromiseRequest) -> None:
+        """Promise again, from our stored results, what a peer's quorum still lacks."""
+        if self.key is None or self.me is None or self.domain is None:
+            return
+        now = time.monotonic()
+        if len(self._promised_again) > 65536:
+            self._promised_again.clear()
+        out: list[tuple[Promise, bytes]] = []
+        for h in m.tx_hashes:
+            # each at most once per RESEND_WAIT, however many nodes ask
+            if now - self._promised_again.get(h, -1e9) < RESEND_WAIT:
+                continue
+            reply = self.stored_reply(h)
+            if reply is None:
+                continue
+            self._promised_again[h] = now
+            p = self._promise(h, *reply)
+            out.append((p, self.domain.sign_promise(self.key, p)))
+        if out:
+            log.info("promised again", txs=len(out))
+            await self.svc._gossip_out(Promises(self.svc.era or 0, self.me, tuple(out)))
 
     def on_promises(self, m: Promises) -> None:
         assert self.domain is not None
@@ -418,9 +505,10 @@ class NativeLane:
                 tuple(stx for _, stx in fresh),
             )
             seq_hash = self.domain.block_hash(header)
-            out = await self._apply(msg, seq_hash, hashes)
-        await self.svc._gossip_out(msg)
-        await self._after(out.result, out)
+            # out first: the followers run it while we do (the header holds no result);
+            # a crash before our commit is covered by `recover` at the next start
+            await self.svc._gossip_out(msg)
+            out = await self._run(msg, seq_hash, hashes)
         return out
 
     def anchor_full(self) -> bool:
@@ -429,10 +517,16 @@ class NativeLane:
         cap = self.svc.cfg.sequencer.max_injected_per_block
         return head is not None and self._anchored == (head.hash, cap) or cap == 0
 
-    async def _apply(self, msg: SequencerBlockMsg, seq_hash: bytes, hashes: list[bytes]) -> Any:
+    async def _run(self, msg: SequencerBlockMsg, seq_hash: bytes, hashes: list[bytes]) -> Any:
+        """Run a sequencer block (caller holds `lock`): execute it, then sign and gossip
+        the promises while the store commits (the fsync is most of a block's time), and
+        only then let anything else touch `Compute` or see the new state."""
         out = await trio.to_thread.run_sync(
-            self.compute.apply_seq, msg, seq_hash, hashes, self.domain, self.cfg.max_payload_bytes
+            self.compute.execute_seq, msg, seq_hash, hashes, self.domain, self.cfg.max_payload_bytes
         )
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.to_thread.run_sync, out.finish)
+            await self._after(out.result, out)
         self.stats["seq_blocks"] += 1
         m = self.svc.metrics
         m.messages.inc(out.dispatches)
@@ -470,7 +564,7 @@ class NativeLane:
         tip = self.compute.seq
         if tip is not None and h.height <= tip.height:
             return  # run already (or from a branch we left)
-        if self.is_sequencer:
+        if self.is_sequencer and not self.recovering:
             return  # our own blocks run when we make them
         old = self.pending.get(h.height)
         if old is not None and old[1] == seq_hash:
@@ -532,19 +626,17 @@ class NativeLane:
                     return
                 self.pending.pop(m.header.height)
                 try:
-                    out = await self._apply(m, seq_hash, hashes)
+                    await self._run(m, seq_hash, hashes)
                 except SeqError as e:
                     log.warning("sequencer block skipped", error=str(e))
-                    continue
-            await self._after(out.result, out)
 
     async def before_block(self, number: int) -> None:
         """Wait until Ethereum block `number` may run: the sequencer sealed our head."""
-        if self.is_sequencer:
-            return
         waited = time.monotonic()
         last = self.compute.seq
         while True:
+            if self.is_sequencer and not self.recovering:
+                return
             await self.drain()
             tip = self.compute.seq
             nxt = self.pending.get(tip.height + 1 if tip else 1)
@@ -556,6 +648,40 @@ class NativeLane:
                 await self._ask_gap()
                 waited = time.monotonic()
             await self.arrival(GAP_WAIT)
+
+    async def recover(self) -> None:
+        """Sequencer only, before its first block: run the blocks the network holds past
+        our tip, as a follower would. A crash can lose the last blocks we signed (they
+        are gossiped before our commit, and an OS crash can undo the last commit);
+        signing a second block at one of those heights would be slashable. Ends after
+        `RECOVER_QUIET` s without an answer once a peer is connected (`RECOVER_MAX` at
+        most; a network without gossip has nobody to ask)."""
+        if not self.recovering:
+            return
+        start = time.monotonic()
+        try:
+            gossip = self.svc.gossip
+            if gossip is None:
+                return
+            with trio.move_on_after(RECOVER_MAX):
+                while self.compute.head is None or not gossip.connected_peers():
+                    await trio.sleep(0.1)
+                quiet = time.monotonic()
+                while time.monotonic() - quiet < RECOVER_QUIET:
+                    before = self.compute.seq
+                    await self._ask_gap()
+                    await self.arrival(GAP_WAIT)
+                    await self.drain()
+                    if self.compute.seq is not before or self.pending:
+                        quiet = time.monotonic()
+        finally:
+            self.recovering = False
+            tip = self.compute.seq
+            log.info(
+                "sequencer caught up",
+                height=tip.height if tip else 0,
+                seconds=round(time.monotonic() - start, 2),
+            )
 
     async def after_block(self) -> None:
         await self.drain()

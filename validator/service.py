@@ -293,6 +293,7 @@ class ValidatorService:
     async def _on_message(self, m: Any) -> None:
         from gexe.node.gossip_injected import (
             InjectedTx,
+            PromiseRequest,
             Promises,
             SequencerBlockMsg,
             SequencerBlockRequest,
@@ -315,6 +316,9 @@ class ValidatorService:
                 return
             if isinstance(m, SequencerBlockRequest):
                 await native.on_request(m)
+                return
+            if isinstance(m, PromiseRequest):
+                await native.on_promise_request(m)
                 return
         if isinstance(m, ApproveBatch):  # gossip verified it against the validator set
             if self.detector is not None:

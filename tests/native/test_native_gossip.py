@@ -21,6 +21,7 @@ from gexe.node.gossip_injected import (
     MAX_PROMISES,
     MAX_TXS_PER_BLOCK,
     InjectedTx,
+    PromiseRequest,
     Promises,
     SequencerBlockMsg,
     SequencerBlockRequest,
@@ -85,6 +86,8 @@ def samples() -> list[object]:
         SequencerBlockRequest(1, 7, 70, resend=123456789),
         promises(0),
         promises(3),
+        PromiseRequest(1, ()),
+        PromiseRequest(4, (os.urandom(32), os.urandom(32)), resend=99),
     ]
 
 
@@ -113,8 +116,14 @@ def test_resends_are_distinct_messages() -> None:
 
 
 def test_tags_are_in_the_native_range() -> None:
-    tags = [InjectedTx.TYPE, SequencerBlockMsg.TYPE, SequencerBlockRequest.TYPE, Promises.TYPE]
-    assert tags == [0x20, 0x21, 0x22, 0x23]
+    tags = [
+        InjectedTx.TYPE,
+        SequencerBlockMsg.TYPE,
+        SequencerBlockRequest.TYPE,
+        Promises.TYPE,
+        PromiseRequest.TYPE,
+    ]
+    assert tags == [0x20, 0x21, 0x22, 0x23, 0x24]
 
 
 def test_decoded_transaction_keeps_its_hash_and_sender() -> None:
@@ -182,6 +191,18 @@ def test_promises_over_the_limit_are_refused() -> None:
     one = promises(1).promises
     with pytest.raises(ValueError, match="more than"):
         Promises(1, SIGNERS[0].address, one * (MAX_PROMISES + 1))
+
+
+def test_promise_requests_over_the_limit_are_refused() -> None:
+    data = bytearray(encode_message(PromiseRequest(1, ())))
+    off = 1 + 8
+    data[off : off + 4] = struct.pack(">I", MAX_PROMISES + 1)
+    with pytest.raises(InvalidField, match="limit"):
+        decode_message(bytes(data))
+    with pytest.raises(ValueError, match="more than"):
+        PromiseRequest(1, (bytes(32),) * (MAX_PROMISES + 1))
+    with pytest.raises(ValueError, match="32 bytes"):
+        PromiseRequest(1, (bytes(31),))
 
 
 def test_payload_length_beyond_the_message_is_a_truncation() -> None:

@@ -12,18 +12,26 @@ from typing import Any
 
 import pytest
 import trio
+from eth_utils import keccak
 from gexe.node.config import NativeConfig
-from gexe.node.gossip_injected import InjectedTx, SequencerBlockMsg, SequencerBlockRequest
+from gexe.node.gossip_injected import (
+    InjectedTx,
+    PromiseRequest,
+    Promises,
+    SequencerBlockMsg,
+    SequencerBlockRequest,
+)
 from gexe.node.gossip_messages import encode_message
+from gexe.validator import native
 from gexe.validator.native import Entry, NativeLane
 from nativekit import DOMAIN, SEQUENCER, USERS, Chain, headers, tx
 
 
 class _Service:
-    def __init__(self, compute: Any, **native: Any) -> None:
+    def __init__(self, compute: Any, signer: Any = None, **native: Any) -> None:
         self.cfg = SimpleNamespace(native=NativeConfig(sequencer=SEQUENCER.address, **native))
         self.compute = compute
-        self.signer = None
+        self.signer = signer
         self.era = 1
         self.out: list[Any] = []
         self.at: list[float] = []
@@ -41,8 +49,8 @@ def chain(tmp_path: Path):
     c.close()
 
 
-def lane_for(chain: Chain, **native: Any) -> tuple[NativeLane, _Service]:
-    svc = _Service(chain.compute, **native)
+def lane_for(chain: Chain, signer: Any = None, **native: Any) -> tuple[NativeLane, _Service]:
+    svc = _Service(chain.compute, signer, **native)
     lane = NativeLane(svc)
     lane.start(DOMAIN.chain_id, "0x" + DOMAIN.router.hex())
     return lane, svc
@@ -134,3 +142,47 @@ async def test_an_unordered_transaction_expires(chain: Chain) -> None:
     assert r is not None
     assert (r["status"], r["reason"]) == ("expired", "not ordered before it expired")
     assert svc.out == []
+
+
+async def test_a_validator_promises_again_from_its_stored_results(chain: Chain) -> None:
+    """A peer whose quorum is late asks; we sign the reply our chain computed, once per
+    resend interval however often we are asked, and nothing for what we did not run."""
+    lane, svc = lane_for(chain, signer=SEQUENCER)
+    stx = tx(0, 0, b"PING", chain.head)
+    h = DOMAIN.tx_hash(stx.tx)
+    chain.seq([stx])
+    unknown = bytes(32)
+    await lane.on_promise_request(PromiseRequest(1, (unknown, h), resend=1))
+    assert [type(m) for m in svc.out] == [Promises]
+    ((p, sig),) = svc.out[0].promises
+    assert p.tx_hash == h and p.reply_hash == keccak(b"PONG") and p.reply_code[0] == 0
+    assert svc.out[0].validator == bytes.fromhex(SEQUENCER.address[2:])
+    assert DOMAIN.promise_signer(p, sig) == svc.out[0].validator
+    await lane.on_promise_request(PromiseRequest(1, (h,), resend=2))
+    assert len(svc.out) == 1  # asked again within RESEND_WAIT: not again
+
+
+async def test_a_late_quorum_is_asked_for_again_with_back_off(
+    chain: Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wait = 0.02
+    monkeypatch.setattr(native, "PROMISE_WAIT", wait)
+    lane, svc = lane_for(chain, reforward_interval=0.005)
+    done = tx(0, 0, b"PING", chain.head)
+    late = tx(1, 0, b"PING", chain.head)
+    for stx, status in ((done, "preconfirmed"), (late, "executed")):
+        e = Entry(stx, bytes(20), chain.head.number, status=status)
+        e.reply, e.executed_at = (b"PONG", bytes(4)), time.monotonic()
+        lane.pool[DOMAIN.tx_hash(stx.tx)] = e
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lane.reforward_loop)
+        with trio.fail_after(30):
+            while len(svc.out) < 4:
+                await trio.sleep(0.002)
+        nursery.cancel_scope.cancel()
+    assert all(isinstance(m, PromiseRequest) for m in svc.out)
+    assert {m.tx_hashes for m in svc.out} == {(DOMAIN.tx_hash(late.tx),)}
+    assert len({m.resend for m in svc.out}) == len(svc.out)
+    gaps = [b - a for a, b in zip(svc.at, svc.at[1:], strict=False)]
+    for k, gap in enumerate(gaps[:3]):
+        assert gap >= wait * 2 ** (k + 1) * 0.99, (k, gaps)
