@@ -21,6 +21,30 @@ EIP712_DOMAIN_TYPEHASH = keccak(
     b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 )
 BATCH_TYPEHASH = keccak(b"BatchCommitment(bytes32 batchHash)")
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+class BadSignature(ValueError):
+    """A signature that is malformed or does not recover."""
+
+
+def recover_address(digest: bytes, signature: bytes) -> bytes:
+    """The 20-byte address that signed the 32-byte `digest` — the one recovery every
+    signed object here goes through. Strict, as OpenZeppelin's ECDSA on chain: 65 bytes
+    r ‖ s ‖ v, v 27/28, 0 < r < n, 0 < s ≤ n/2 (EIP-2)."""
+    if len(signature) != 65 or signature[64] not in (27, 28):
+        raise BadSignature("signature must be 65 bytes r ‖ s ‖ v with v in {27, 28}")
+    r = int.from_bytes(signature[:32], "big")
+    s = int.from_bytes(signature[32:64], "big")
+    if not 0 < r < SECP256K1_N:
+        raise BadSignature("signature r is out of range")
+    if not 0 < s <= SECP256K1_N // 2:
+        raise BadSignature("signature s is not in the lower half of the curve order")
+    try:
+        sig = keys.Signature(signature_bytes=signature[:64] + bytes([signature[64] - 27]))
+        return sig.recover_public_key_from_msg_hash(digest).to_canonical_address()
+    except Exception as e:  # eth_keys raises several validation types
+        raise BadSignature(f"signature does not recover: {e}") from None
 
 
 def domain_separator(chain_id: int, router: str) -> bytes:
@@ -73,11 +97,9 @@ def sign_batch(private_key: bytes | str, batch_hash: bytes, chain_id: int, route
 
 def recover_signer(signature: bytes, batch_hash: bytes, chain_id: int, router: str) -> str:
     """The address that produced `signature` (65 bytes, v = 27/28) over the batch digest."""
-    if len(signature) != 65 or signature[64] not in (27, 28):
-        raise ValueError("signature must be 65 bytes r ‖ s ‖ v with v in {27, 28}")
-    sig = keys.Signature(signature_bytes=signature[:64] + bytes([signature[64] - 27]))
-    public_key = sig.recover_public_key_from_msg_hash(batch_digest(batch_hash, chain_id, router))
-    return public_key.to_checksum_address()
+    return to_checksum_address(
+        recover_address(batch_digest(batch_hash, chain_id, router), signature)
+    )
 
 
 def signatures_in_set_order(

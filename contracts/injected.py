@@ -36,10 +36,11 @@ from functools import cached_property
 from typing import ClassVar
 
 from eth_account import Account
-from eth_keys import keys
 from eth_utils import keccak, to_canonical_address
 
+from .eip712 import BadSignature as BadSignature  # re-exported: callers catch it from here
 from .eip712 import domain_separator
+from .eip712 import recover_address as recover
 
 INJECTED_TYPEHASH = keccak(
     b"InjectedTransaction(address destination,bytes payload,uint128 value,"
@@ -50,12 +51,6 @@ SEQUENCER_BLOCK_TYPEHASH = keccak(
     b"bytes32 transactionsHash)"
 )
 PROMISE_TYPEHASH = keccak(b"Promise(bytes32 txHash,bytes32 replyHash,bytes4 replyCode)")
-
-_SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-
-
-class BadSignature(ValueError):
-    """A signature that is malformed or does not recover."""
 
 
 def _u(value: int, bits: int, what: str) -> bytes:
@@ -68,20 +63,6 @@ def _b32(value: bytes, what: str) -> bytes:
     if len(value) != 32:
         raise ValueError(f"{what} must be 32 bytes")
     return bytes(value)
-
-
-def recover(digest: bytes, signature: bytes) -> bytes:
-    """The 20-byte address that signed `digest` (strict: 65 bytes, v 27/28, low s)."""
-    if len(signature) != 65 or signature[64] not in (27, 28):
-        raise BadSignature("signature must be 65 bytes r ‖ s ‖ v with v in {27, 28}")
-    s = int.from_bytes(signature[32:64], "big")
-    if not 0 < s <= _SECP256K1_N // 2:
-        raise BadSignature("signature s is not in the lower half of the curve order")
-    try:
-        sig = keys.Signature(signature_bytes=signature[:64] + bytes([signature[64] - 27]))
-        return sig.recover_public_key_from_msg_hash(digest).to_canonical_address()
-    except Exception as e:  # eth_keys raises several validation types
-        raise BadSignature(f"signature does not recover: {e}") from None
 
 
 def sign_digest(private_key: bytes | str, digest: bytes) -> bytes:

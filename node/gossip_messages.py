@@ -31,6 +31,8 @@ from typing import ClassVar, Protocol
 
 from eth_keys import keys as _eth_keys
 from eth_utils import keccak
+from gexe.contracts.eip712 import BadSignature as ContractBadSignature
+from gexe.contracts.eip712 import recover_address
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
@@ -189,16 +191,9 @@ def recover_digest_signer(digest: bytes, signature: bytes) -> bytes:
     """The 20-byte address that produced `signature` over the 32-byte `digest`."""
     _check_signature_bytes(signature)
     try:
-        sig = _eth_keys.Signature(
-            vrs=(
-                signature[64] - 27,
-                int.from_bytes(signature[0:32], "big"),
-                int.from_bytes(signature[32:64], "big"),
-            )
-        )
-        return sig.recover_public_key_from_msg_hash(digest).to_canonical_address()
-    except Exception as exc:  # eth_keys raises BadSignature / ValidationError variants
-        raise BadSignature(f"signature does not recover: {exc}") from None
+        return recover_address(digest, signature)
+    except ContractBadSignature as exc:
+        raise BadSignature(str(exc)) from None
 
 
 class _Reader:
