@@ -198,6 +198,7 @@ class Outcome:
                 f"; injected {i['sent']} sent, {i['preconfirmed']} preconf, "
                 f"{i['executed_not_preconfirmed']} exec-only, {i['refused']} refused, "
                 f"{i['expired']} expired, lost {i['lost']}, dup {i['duplicated']}"
+                + (f", REVERTED {i['reverted']}" if i.get("reverted") else "")
                 if (i := self.injected).get("sent")
                 else ""
             )
@@ -238,7 +239,8 @@ class Totals:
             inj["duplicated"] = max(inj["duplicated"], self.final.get("injected_duplicated", 0))
         return {
             "fault_trials": len(os_),
-            "faults_survived": sum(1 for o in os_ if o.ok),
+            # a trial with a known-bug loss (`reverted`, see faults.injected) is not survived
+            "faults_survived": sum(1 for o in os_ if o.ok and not o.injected.get("reverted")),
             "lost_requests": lost,
             "duplicated_requests": dup,
             "divergences": div,
@@ -1275,10 +1277,13 @@ class FaultNet:
                 dup += 1
             if t.verdict in ("preconfirmed", "executed_not_preconfirmed"):
                 lost += not all(x == 1 for x in r)
-            elif t.verdict and max(r):  # refused, expired, unsent: must not have run
+            elif t.verdict and t.verdict != "reverted" and max(r):  # refused, expired, unsent
                 wrong += 1
         return {
             "injected_total": len(lane.all),
+            "injected_reverted_then_ran": sum(
+                1 for t in lane.all if t.verdict == "reverted" and max(runs.get(t.tx_hash, [0]))
+            ),
             "injected_lost": lost,
             "injected_duplicated": dup,
             "injected_ran_though_not_accepted": wrong,

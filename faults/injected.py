@@ -16,6 +16,10 @@ sequencer blocks (`injected_sequencerBlock`, read height by height):
   every validator; `refused` / `expired` ⇒ executed nowhere;
 - **same chain everywhere**: every validator's sequencer block at each height has the
   same hash, anchor, state root and verdicts as validator 0's;
+- **reverted** (counted apart, not lost, not an error here: a known bug the tests mark):
+  in a reorg trial, a transaction whose receipt is `preconfirmed` or `executed` but which
+  ran in no validator's chain — the reorg took the sequencer blocks that ran it and
+  nothing ordered it again;
 - **only the legitimate refusals** (see RELIABILITY.md, "Crash faults"): `expired` (or a
   sequencer-block refusal "expired") only when the trial stalled the sequencer (SIGKILL or
   SIGSTOP of validator 0), a refusal for an unknown reference block only in a reorg
@@ -27,6 +31,7 @@ Nothing here waits unboundedly; every loop has a deadline.
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -51,11 +56,17 @@ COUNTS = (
     "lost",
     "duplicated",
     "unsent",
+    "reverted",
 )
 
 
 def _hx(b: bytes) -> str:
     return "0x" + bytes(b).hex()
+
+
+def _reason_key(reason: str | None) -> str:
+    """A refusal reason without its hashes and numbers (a key to count by)."""
+    return re.sub(r"0x[0-9a-fA-F]+|\d+", "…", reason or "?").split(";")[0][:70]
 
 
 @dataclass
@@ -180,51 +191,72 @@ class InjectedLane:
     def send_everywhere(
         self, nodes: Sequence[int], program: str, trial: str, times: int = 2
     ) -> list[Injected]:
-        """One signed transaction submitted to every node of `nodes`, `times` rounds: each
-        node accepts it (its own receipt), the network must run it once."""
+        """One signed transaction submitted to every node of `nodes` at once (a thread
+        each), then again `times - 1` rounds, one node after the other. A node accepts it
+        (its own receipt) or — when the sequencer already ran it — refuses it as already
+        included; the network must run it once. Returns the first round's entries (one
+        per node; only the accepted ones join `all`) plus any later submission that was
+        neither accepted again nor refused as already included."""
         from gexe.contracts.injected import InjectedTransaction
 
         from gexe.client import tx_json
 
-        out: list[Injected] = []
+        with self._lock:
+            salt = self.rng.randbytes(32)
+            key = self.keys[self._k % len(self.keys)]
+            self._k += 1
         with httpx.Client() as http:
-            with self._lock:
-                salt = self.rng.randbytes(32)
-                key = self.keys[self._k % len(self.keys)]
-                self._k += 1
             tx = InjectedTransaction(
                 bytes.fromhex(program[2:]), PAYLOAD, self._head(http, nodes[0]), salt
             )
-            h = _hx(self.domain.tx_hash(tx))
-            body = {
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "injected_sendTransaction",
-                "params": [tx_json(self.domain.sign_tx(key, tx))],
-            }
-            for rnd in range(times):
-                for node in nodes:
-                    t = Injected(h, node, program, trial, time.monotonic())
-                    try:
-                        r = self._post(http, node, body)
-                    except (httpx.HTTPError, ValueError) as e:
-                        t.status, t.reason = "unsent", f"{type(e).__name__}: {e}"[:160]
-                    else:
-                        if r.get("result") == h:
-                            t.status = "pending"
-                        else:
-                            err = r.get("error") or {}
-                            t.status = (
-                                "refused_at_submit" if err.get("code") == REFUSED else "unsent"
-                            )
-                            t.reason = str(err.get("message") or r)[:160]
-                    if rnd == 0:  # a resubmission is the same receipt on the same node
-                        out.append(t)
-                        with self._lock:
-                            self.all.append(t)
-                    elif t.status != "pending":
-                        out.append(t)  # a refused resubmission is reported too
-                time.sleep(1.0)
+        h = _hx(self.domain.tx_hash(tx))
+        body = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "injected_sendTransaction",
+            "params": [tx_json(self.domain.sign_tx(key, tx))],
+        }
+
+        def submit(node: int) -> Injected:
+            t = Injected(h, node, program, trial, time.monotonic())
+            try:
+                with httpx.Client() as http:
+                    r = self._post(http, node, body)
+            except (httpx.HTTPError, ValueError) as e:
+                t.status, t.reason = "unsent", f"{type(e).__name__}: {e}"[:160]
+                return t
+            if r.get("result") == h:
+                t.status = "pending"
+            else:
+                err = r.get("error") or {}
+                t.status = "refused_at_submit" if err.get("code") == REFUSED else "unsent"
+                t.reason = str(err.get("message") or r)[:160]
+            return t
+
+        first: dict[int, Injected] = {}
+        gate = threading.Barrier(len(nodes), timeout=30)
+
+        def one(node: int) -> None:
+            try:
+                gate.wait()
+            except threading.BrokenBarrierError:
+                pass
+            first[node] = submit(node)
+
+        ths = [threading.Thread(target=one, args=(i,), daemon=True) for i in nodes]
+        for th in ths:
+            th.start()
+        for th in ths:
+            th.join(timeout=60)
+        out = [first[i] for i in nodes if i in first]
+        with self._lock:
+            self.all += [t for t in out if t.accepted]
+        for _ in range(times - 1):
+            time.sleep(1.0)
+            for node in nodes:
+                t = submit(node)
+                if t.status != "pending" and "already included" not in (t.reason or ""):
+                    out.append(t)
         return out
 
     def stream(
@@ -406,6 +438,7 @@ class InjectedLane:
         c = empty_counts()
         errors: list[str] = []
         ref_reasons = ("not on this node's chain", "unknown reference block")
+        reverted: list[str] = []
 
         def note(t: Injected, what: str) -> None:
             if len(errors) < 8:
@@ -425,10 +458,8 @@ class InjectedLane:
                 continue
             if t.status == "refused_at_submit":
                 c["refused"] += 1
-                reason = (t.reason or "?").split(":")[0][:60]
-                c["refusals"][f"at submission: {reason}"] = (
-                    c["refusals"].get(f"at submission: {reason}", 0) + 1
-                )
+                k = f"at submission: {_reason_key(t.reason)}"
+                c["refusals"][k] = c["refusals"].get(k, 0) + 1
                 t.verdict = t.verdict or "refused"
                 if not (reorg and any(x in (t.reason or "") for x in ref_reasons)):
                     note(t, f"refused at submission: {t.reason}")
@@ -437,7 +468,14 @@ class InjectedLane:
                 continue
             c["accepted"] += 1
             once_everywhere = all(x == 1 for x in r)
-            if t.status == "preconfirmed":
+            if t.status in ("preconfirmed", "executed") and reorg and not max(r):
+                # final (or executed) on its node, but the Ethereum reorg took the
+                # sequencer blocks that ran it and nothing ran it again: a known bug
+                # (RELIABILITY.md, open items) counted apart so the rest stays checked
+                c["reverted"] += 1
+                t.verdict = "reverted"
+                reverted.append(t.tx_hash)
+            elif t.status == "preconfirmed":
                 c["preconfirmed"] += 1
                 if not once_everywhere:
                     if not max(r):
@@ -455,10 +493,8 @@ class InjectedLane:
                     note(t, f"executed by its node, but executions per validator {r}")
             elif t.status in ("refused", "expired"):
                 c[t.status] += 1
-                reason = (t.reason or "?")[:60]
-                c["refusals"][f"{t.status}: {reason}"] = (
-                    c["refusals"].get(f"{t.status}: {reason}", 0) + 1
-                )
+                k = f"{t.status}: {_reason_key(t.reason)}"
+                c["refusals"][k] = c["refusals"].get(k, 0) + 1
                 t.verdict = t.verdict or t.status
                 if max(r):
                     note(t, f"{t.status} ({t.reason}) but executed {r} times (per validator)")
@@ -478,6 +514,8 @@ class InjectedLane:
             errors.append(f"{c['lost']} accepted injected transactions lost")
         if c["duplicated"]:
             errors.append(f"{c['duplicated']} injected transactions executed more than once")
+        if reverted:
+            c["reverted_txs"] = reverted[:5]
         return c, errors
 
 

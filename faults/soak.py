@@ -232,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         or out.get("injected_duplicated")
         or out.get("soak_injected_lost")
         or out.get("soak_injected_duplicated")
+        or out.get("injected_reverted")
     )
     return 1 if (bad_figures or problems) else 0
 

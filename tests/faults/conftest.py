@@ -103,6 +103,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # ty
         "injected_expired",
         "injected_lost",
         "injected_duplicated",
+        "injected_reverted",
         "injected_unsent",
         "injected_refusals",
         "injected_total",

@@ -11,7 +11,7 @@ or applied twice), every validator agreeing block by block with the chain's bloc
 from __future__ import annotations
 
 import pytest
-from faultkit import check, check_injected, rng_for
+from faultkit import SEED, check, check_injected, rng_for
 
 from faults.harness import FaultNet
 
@@ -31,3 +31,11 @@ def test_chain_fault(faultnet: FaultNet, kind: str, n: int) -> None:
     o = faultnet.trial(kind, RNG, **opts)
     check(o)
     check_injected(faultnet.native, faultnet.injected_per_trial, o)
+    if o.injected.get("reverted"):
+        # everything else held (above); this part is a known bug, open in RELIABILITY.md
+        pytest.xfail(
+            f"seed {SEED}: {o.injected['reverted']} injected transaction(s) pre-confirmed "
+            "(or executed) before the reorg ran in no validator's chain after it: the "
+            "reorg reverted their sequencer blocks and nothing ordered them again "
+            f"(validator/native.py; {o.injected.get('reverted_txs')})"
+        )

@@ -38,9 +38,11 @@ def test_crash_fault(faultnet: FaultNet, kind: str, n: int) -> None:
 
 
 def test_one_transaction_sent_to_every_validator_runs_once(faultnet: FaultNet) -> None:
-    """The same signed transaction submitted to all 4 validators, then again: each node
-    accepts it and reports it pre-confirmed (or executed, its promises lost — counted
-    apart), and it is executed exactly once in every validator's chain."""
+    """The same signed transaction submitted to all 4 validators at once, then again to
+    each: every node accepts it or refuses it as already included (the sequencer ran it
+    first); each node that accepted it reports it pre-confirmed (or executed, its
+    promises lost — counted apart); it is executed exactly once in every validator's
+    chain; a resubmission is answered with the hash or refused as already included."""
     if faultnet.inj is None:
         pytest.skip("the native path is off (FAULT_NATIVE=0)")
     faultnet.ensure_healthy()
@@ -48,10 +50,17 @@ def test_one_transaction_sent_to_every_validator_runs_once(faultnet: FaultNet) -
     seq_from = max(1, min(lane.seq_height(i) or 1 for i in range(faultnet.n)) - 30)
     txs = lane.send_everywhere(list(range(faultnet.n)), faultnet.pings[0], "everywhere")
     assert len(txs) == faultnet.n and len({t.tx_hash for t in txs}) == 1, txs
-    lane.settle(txs, timeout=60)
+    accepted = [t for t in txs if t.accepted]
+    others = [t for t in txs if not t.accepted]
+    assert accepted, txs
+    assert all(
+        t.status == "refused_at_submit" and "already included" in (t.reason or "") for t in others
+    ), others
+    lane.settle(accepted, timeout=60)
     runs, bad, _ = lane.chains(seq_from, lane.wait_heights(60))
-    counts, errors = lane.check(txs, runs, stalled_sequencer=False, reorg=False)
+    counts, errors = lane.check(accepted, runs, stalled_sequencer=False, reorg=False)
     assert not bad, bad[:3]
     assert runs.get(txs[0].tx_hash) == [1] * faultnet.n, (runs.get(txs[0].tx_hash), counts)
-    assert counts["accepted"] == faultnet.n and not errors, (counts, errors)
-    assert counts["preconfirmed"] + counts["executed_not_preconfirmed"] == faultnet.n, counts
+    assert not errors, (counts, errors)
+    assert counts["preconfirmed"] + counts["executed_not_preconfirmed"] == len(accepted), counts
+    print(f"accepted by {len(accepted)} of {faultnet.n} validators; ran once everywhere")

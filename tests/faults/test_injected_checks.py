@@ -91,3 +91,12 @@ def test_refusals_need_their_excuse() -> None:
     w = tx("k", "unsent", "ConnectError")
     c, errs = run([w], {})
     assert c["unsent"] == 1 and errs
+
+
+def test_preconfirmed_then_gone_after_a_reorg_is_reverted_not_lost() -> None:
+    t = tx("l", "preconfirmed")
+    c, errs = run([t], {}, reorg=True)
+    assert c["reverted"] == 1 and c["lost"] == 0 and c["preconfirmed"] == 0
+    assert c["reverted_txs"] == [t.tx_hash]
+    c, errs = run([tx("l", "preconfirmed")], {})  # without a reorg it is lost
+    assert c["lost"] == 1 and c["reverted"] == 0 and errs
