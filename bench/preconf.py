@@ -5,17 +5,25 @@ A `gexe.devnet.DevNet(native=True)` in a temp dir — anvil with 1-second blocks
 validator processes over libp2p on 127.0.0.1, validator 0 the sequencer (it orders
 injected transactions into sequencer blocks) — gets 8 ping programs. Then:
 
-- **Latency.** N requests (400; `--quick` 100) from 4 senders (trio tasks in this
-  process, each with its own fresh eth-account key and its own WebSocket to one of
-  validators 1–3, round robin, kept open for the whole phase as a dApp would), one
-  request in flight per sender, programs round robin, payload `PING`. Each request is
-  signed first; the clock starts just before `injected_sendTransactionAndWatch` is
-  written to the socket and stops at the notification whose status is `preconfirmed`
-  (validators with > 2/3 of the stake promised the reply). The first notification
-  carrying a reply (the RPC node's own execution) is timed as well. One warm-up request
-  per sender is not counted (`warmup`). Transactions are signed here (no RPC on the
-  hot path) with the head of the node they go to as reference block (refreshed every
-  2 s): another node may not have processed that block yet and would refuse it.
+- **Latency** (the figures the targets apply to). N requests (400; `--quick` 100) at a
+  constant offered rate (`--rate`, 10 tx/s: about 40% of what this dev network
+  sustains on 2 cores — see the saturation phase), open loop (as wrk2: request k is due
+  at t0 + k/rate whatever the earlier ones are doing, and its latency counts from when
+  it was *due*, so a client or network that falls behind shows instead of hiding),
+  from 4 senders (trio tasks in this process, each with its own fresh eth-account key
+  and its own WebSocket to one of validators 1–3, round robin, open for the whole
+  phase as a dApp's would be), programs round robin, payload `PING`. The clock stops
+  at the notification whose status is `preconfirmed` (validators with > 2/3 of the
+  stake promised the reply); the first notification carrying a reply (the RPC node's
+  own execution) is timed as well. The first 4 requests are a warm-up (`warmup`).
+  Transactions are signed here (no RPC on the hot path) with the head of the node they
+  go to as reference block (refreshed every 2 s): another node may not have processed
+  that block yet and would refuse it.
+- **Saturation.** N more requests, closed loop: each of the 4 senders sends its next
+  request when the previous one is pre-confirmed, so the network runs as fast as the
+  machine lets it. Reported with a `saturated_` prefix, with the rate reached
+  (`saturated_tx_s`): on 2 shared cores running 4 validators, anvil and this client,
+  the cores are then busy nearly all the time and the latency is mostly queueing.
 - **Throughput.** M transactions (2,000; `--quick` 500), all signed beforehand, sent
   as fast as possible over HTTP `injected_sendTransaction` (one transaction per request)
   by 24 concurrent tasks to validators 1–3 round robin, while a poller reads the
@@ -32,10 +40,15 @@ bounded in count and time. The targets are reported, not enforced (a shared mach
 
 Keys: `preconf_ms_median`, `preconf_ms_p95`, `preconf_ms_p99`, `preconf_ms_max`,
 `preconf_ms_min`, `reply_ms_median`, `reply_ms_p99` (to the first notification with a
-reply), `latency_requests`, `latency_preconfirmed`, `injected_tps`,
+reply), `latency_rate_tx_s`, `latency_requests`, `latency_preconfirmed`, the same
+`saturated_…` figures and `saturated_tx_s`, `injected_tps`,
 `injected_accept_tps`, `throughput_txs`, `throughput_preconfirmed`,
 `throughput_seconds`, `throughput_timeline` (preconfirmed per second of the burst),
-`lost`, `refused`, `expired`, `wrong_reply`, `failures` (the first few, one line each),
+`idle_cpu_cores` (cores each process uses over 5 s with no transaction),
+`latency_cpu` / `saturated_cpu` / `throughput_cpu` (CPU ms per transaction of each process over the phase,
+their total, and `cores_busy`: the share of all cores in use — near 1.0 the latency is
+queueing for a core), `lost`, `refused`, `expired`, `wrong_reply`, `failures` (the first
+few, one line each),
 `target_preconf_ms_median`
 (100), `target_preconf_ms_p99` (250), `targets_met`, `load_average` (before, after),
 `sequencer_blocks` (per validator: sequencer blocks run and pre-confirmations made).
@@ -75,6 +88,8 @@ POLL_PERIOD = 0.1
 POLL_BATCH = 100
 REQUEST_TIMEOUT = 10.0  # seconds one latency request may take before it counts as lost
 HTTP_TRIES = 3
+RATE = 10.0  # tx/s offered in the latency phase (about 40% of what 2 cores sustain)
+IDLE_WINDOW = 5.0  # seconds of an idle network measured before the latency phase
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -89,6 +104,36 @@ def load_average() -> list[float]:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:
         return []
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system) a process has used so far, from /proc (0 if unknown)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_snapshot(net: DevNet) -> dict[str, float]:
+    out = {f"validator{p.index}": cpu_seconds(p.pid) for p in net.procs}
+    out["anvil"] = cpu_seconds(net.anvil.pid if net.anvil else None)
+    out["client"] = cpu_seconds(os.getpid())
+    return out
+
+
+def cpu_report(before: dict[str, float], after: dict[str, float], txs: int, wall: float) -> dict:
+    """CPU milliseconds per transaction for each process over a phase, and how busy the
+    machine's cores were (1.0 = every core all the time: latency is then queueing)."""
+    used = {k: after[k] - before[k] for k in before}
+    total = sum(used.values())
+    return {
+        "ms_per_tx": {k: round(1000 * v / max(1, txs), 2) for k, v in used.items()},
+        "ms_per_tx_total": round(1000 * total / max(1, txs), 2),
+        "cores_busy": round(total / max(1e-9, wall * (os.cpu_count() or 1)), 2),
+    }
 
 
 class Signer:
@@ -252,6 +297,134 @@ async def latency_phase(
     return samples, tally, time.perf_counter() - t0
 
 
+async def rate_phase(
+    urls: list[str],
+    signer: Signer,
+    programs: list[bytes],
+    n: int,
+    rate: float,
+    budget: float,
+) -> tuple[list[dict[str, Any]], Tally, float]:
+    """Open loop: request k is due at t0 + k / rate whatever the earlier ones are doing
+    (constant throughput, as wrk2), from `SENDERS` WebSockets round robin; its latency
+    counts from when it was *due*, so a client or network that falls behind shows in
+    the figures instead of hiding (coordinated omission). The first `SENDERS` requests
+    are a warm-up."""
+    samples: list[dict[str, Any]] = []
+    tally = Tally()
+    total = n + SENDERS
+    done = trio.Event()
+    finished = 0
+    t_start = time.perf_counter()
+    deadline = time.monotonic() + budget
+
+    def finish() -> None:
+        nonlocal finished
+        finished += 1
+        if finished == total:
+            done.set()
+
+    async def sender(i: int, url: str) -> None:
+        key = bytes(Account.create().key)
+        open_: dict[str, tuple[int, float, list[float | None]]] = {}  # hash → (k, due, reply)
+        async with trio_websocket.open_websocket_url("ws" + url[4:]) as ws:
+
+            async def reader() -> None:
+                while True:
+                    msg = json.loads(await ws.get_message())
+                    now = time.perf_counter()
+                    if "error" in msg and msg.get("id") is not None:
+                        tally.refused += 1
+                        tally.note(f"request {msg['id']}: {msg['error'].get('message')}")
+                        finish()
+                        continue
+                    if msg.get("method") != "subscription":
+                        continue
+                    r = msg["params"]["result"]
+                    entry = open_.get(r.get("hash"))
+                    if entry is None:
+                        continue
+                    k, due, reply = entry
+                    if reply[0] is None and r.get("reply"):
+                        reply[0] = now
+                    if r["status"] not in ("preconfirmed", "refused", "expired"):
+                        continue
+                    del open_[r["hash"]]
+                    finish()
+                    if k < SENDERS:
+                        continue
+                    if r["status"] != "preconfirmed":
+                        tally.refused += 1
+                        tally.expired += r["status"] == "expired"
+                        tally.note(f"{r['hash']}: {r['status']}: {r.get('reason')}")
+                        continue
+                    if not reply_ok(r):
+                        tally.wrong_reply += 1
+                        tally.note(f"{r['hash']}: reply {r.get('reply')}")
+                    seq = r.get("sequencer_block") or {}
+                    samples.append(
+                        {
+                            "preconf_ms": (now - due) * 1000,
+                            "reply_ms": (reply[0] - due) * 1000 if reply[0] else None,
+                            "promises": len(r.get("promises") or ()),
+                            "seq_height": seq.get("height"),
+                            "sender": i,
+                            "node": RPC_VALIDATORS[i % len(RPC_VALIDATORS)],
+                            "sent_unix": round(time.time() - (now - due), 4),
+                        }
+                    )
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(reader)
+                for k in range(i, total, SENDERS):
+                    due = t_start + k / rate
+                    await trio.sleep(max(0.0, due - time.perf_counter()))
+                    if time.monotonic() > deadline:
+                        break
+                    h, stx = signer.sign(key, programs[k % len(programs)], PAYLOAD, url)
+                    open_["0x" + h.hex()] = (k, due, [None])
+                    req = {
+                        "jsonrpc": "2.0",
+                        "id": k + 1,
+                        "method": "injected_sendTransactionAndWatch",
+                        "params": [tx_json(stx)],
+                    }
+                    await ws.send_message(json.dumps(req))
+                # the last ones: wait for them, each at most REQUEST_TIMEOUT after it was due
+                with trio.move_on_after(REQUEST_TIMEOUT):
+                    await done.wait()
+                nursery.cancel_scope.cancel()
+        for h, (k, _, _) in open_.items():
+            if k >= SENDERS:
+                tally.lost += 1
+                tally.note(f"{h}: no final notification in time")
+
+    async with trio.open_nursery() as nursery:
+        for i in range(SENDERS):
+            nursery.start_soon(sender, i, urls[i % len(urls)])
+    return samples, tally, time.perf_counter() - t_start
+
+
+def latency_figures(samples: list[dict[str, Any]], prefix: str = "") -> dict[str, Any]:
+    pre = [s["preconf_ms"] for s in samples]
+    rep = [s["reply_ms"] for s in samples if s["reply_ms"] is not None]
+    out: dict[str, Any] = {}
+    if pre:
+        out.update(
+            {
+                f"{prefix}preconf_ms_median": round(statistics.median(pre), 1),
+                f"{prefix}preconf_ms_p95": round(percentile(pre, 95), 1),
+                f"{prefix}preconf_ms_p99": round(percentile(pre, 99), 1),
+                f"{prefix}preconf_ms_max": round(max(pre), 1),
+                f"{prefix}preconf_ms_min": round(min(pre), 1),
+            }
+        )
+    if rep:
+        out[f"{prefix}reply_ms_median"] = round(statistics.median(rep), 1)
+        out[f"{prefix}reply_ms_p99"] = round(percentile(rep, 99), 1)
+    return out
+
+
 # ------------------------------------------------------------------ throughput
 
 
@@ -411,6 +584,7 @@ async def run(
     programs: list[bytes],
     n: int,
     m: int,
+    rate: float,
     out: dict[str, Any],
     samples_file: Path | None,
 ) -> Tally:
@@ -422,61 +596,64 @@ async def run(
         async with trio.open_nursery() as nursery:
             nursery.start_soon(refresh_heads, client, signer)
 
+            cpu0, t0 = cpu_snapshot(net), time.perf_counter()
+            await trio.sleep(IDLE_WINDOW)  # what the network costs with nothing to do
+            cpu1, wall = cpu_snapshot(net), time.perf_counter() - t0
+            out["idle_cpu_cores"] = {k: round((cpu1[k] - cpu0[k]) / wall, 3) for k in cpu0}
+            nodes = ", ".join(str(i) for i in RPC_VALIDATORS)
+
             progress(
-                f"latency: {n} requests from {SENDERS} senders over WebSockets to validators "
-                f"{', '.join(str(i) for i in RPC_VALIDATORS)}"
+                f"latency: {n} requests at {rate:g}/s (open loop) from {SENDERS} WebSockets to "
+                f"validators {nodes}"
             )
-            samples, lat_tally, lat_s = await latency_phase(
-                urls, signer, programs, n, budget=60.0 + n * 1.0
+            cpu0 = cpu_snapshot(net)
+            samples, lat_tally, lat_s = await rate_phase(
+                urls, signer, programs, n, rate, budget=60.0 + n / rate * 2
             )
-            pre = [s["preconf_ms"] for s in samples]
-            rep = [s["reply_ms"] for s in samples if s["reply_ms"] is not None]
+            out["latency_cpu"] = cpu_report(cpu0, cpu_snapshot(net), n + SENDERS, lat_s)
             out.update(
                 {
+                    "latency_rate_tx_s": rate,
                     "latency_requests": n,
                     "latency_preconfirmed": len(samples),
                     "latency_seconds": round(lat_s, 2),
                     "warmup": SENDERS,
+                    **latency_figures(samples),
                 }
             )
-            if pre:
-                out.update(
-                    {
-                        "preconf_ms_median": round(statistics.median(pre), 1),
-                        "preconf_ms_p95": round(percentile(pre, 95), 1),
-                        "preconf_ms_p99": round(percentile(pre, 99), 1),
-                        "preconf_ms_max": round(max(pre), 1),
-                        "preconf_ms_min": round(min(pre), 1),
-                        "preconf_ms_mean": round(statistics.fmean(pre), 1),
-                    }
-                )
-            if rep:
-                out.update(
-                    {
-                        "reply_ms_median": round(statistics.median(rep), 1),
-                        "reply_ms_p99": round(percentile(rep, 99), 1),
-                        "preconf_after_reply_ms_median": round(
-                            statistics.median(
-                                s["preconf_ms"] - s["reply_ms"]
-                                for s in samples
-                                if s["reply_ms"] is not None
-                            ),
-                            1,
-                        ),
-                    }
-                )
             if samples_file is not None:
                 samples_file.write_text(json.dumps(samples, indent=1) + "\n")
             heights = [s["seq_height"] for s in samples if s["seq_height"] is not None]
             out["latency_sequencer_blocks"] = len(set(heights))
             progress(
-                f"  {len(samples)}/{n} preconfirmed in {lat_s:.1f} s: median "
-                f"{out.get('preconf_ms_median')} ms, p99 {out.get('preconf_ms_p99')} ms, "
-                f"max {out.get('preconf_ms_max')} ms (reply median {out.get('reply_ms_median')} ms)"
+                f"  {len(samples)}/{n} preconfirmed: median {out.get('preconf_ms_median')} ms, "
+                f"p99 {out.get('preconf_ms_p99')} ms, max {out.get('preconf_ms_max')} ms (reply "
+                f"median {out.get('reply_ms_median')} ms; cores busy "
+                f"{out['latency_cpu']['cores_busy']})"
+            )
+
+            progress(
+                f"saturation: {n} requests, {SENDERS} senders each waiting for its previous "
+                f"pre-confirmation (closed loop)"
+            )
+            cpu0 = cpu_snapshot(net)
+            sat, sat_tally, sat_s = await latency_phase(
+                urls, signer, programs, n, budget=60.0 + n * 1.0
+            )
+            out["saturated_cpu"] = cpu_report(cpu0, cpu_snapshot(net), n + SENDERS, sat_s)
+            out.update(latency_figures(sat, "saturated_"))
+            out["saturated_tx_s"] = round(len(sat) / sat_s, 1) if sat_s else None
+            progress(
+                f"  {len(sat)}/{n} preconfirmed at {out['saturated_tx_s']} tx/s: median "
+                f"{out.get('saturated_preconf_ms_median')} ms, p99 "
+                f"{out.get('saturated_preconf_ms_p99')} ms (cores busy "
+                f"{out['saturated_cpu']['cores_busy']})"
             )
 
             progress(f"throughput: {m} transactions over HTTP, {SUBMITTERS} concurrent senders")
+            cpu0, t0 = cpu_snapshot(net), time.perf_counter()
             tp = await throughput_phase(urls, signer, programs, m, budget=60.0 + m * 0.1)
+            out["throughput_cpu"] = cpu_report(cpu0, cpu_snapshot(net), m, time.perf_counter() - t0)
             tp_tally = tp.pop("_tally")
             out.update(tp)
             progress(
@@ -486,7 +663,7 @@ async def run(
             )
             nursery.cancel_scope.cancel()
     tally = Tally()
-    for t in (lat_tally, tp_tally):
+    for t in (lat_tally, sat_tally, tp_tally):
         tally.lost += t.lost
         tally.refused += t.refused
         tally.expired += t.expired
@@ -500,6 +677,9 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=None, help="latency requests: 400 (quick: 100)")
     ap.add_argument("--burst", type=int, default=None, help="throughput burst: 2000 (quick: 500)")
     ap.add_argument("--validators", type=int, default=4)
+    ap.add_argument(
+        "--rate", type=float, default=RATE, help=f"latency phase's offered load, tx/s ({RATE:g})"
+    )
     ap.add_argument(
         "--keep", type=Path, default=None, metavar="DIR", help="run the network in DIR and keep it"
     )
@@ -533,7 +713,7 @@ def main() -> int:
             net.wait_answers([p.init_id for p in more], 90)
             programs = [bytes.fromhex(a[2:]) for a in [ex["ping"], *(p.address for p in more)]]
             progress(f"{len(programs)} ping programs live")
-            tally = trio.run(run, net, programs, n, m, out, args.samples)
+            tally = trio.run(run, net, programs, n, m, args.rate, out, args.samples)
             stats = []
             for p in net.procs:
                 try:

@@ -4,9 +4,11 @@ Same rules as `gossip_messages` (fixed-width big-endian fields, strict decoding,
 travels in a validator-signed envelope); this module only adds the message types, which
 register themselves with the envelope decoder when `gossip_messages` is imported.
 
-- `InjectedTx` (0x20): a validator forwards a user's signed transaction to the sequencer
-  (and re-forwards it until it is ordered or expires; a re-forward sets `resend`, else
-  gossip's duplicate filter would drop the identical bytes for its whole memory).
+- `InjectedTx` (0x20): a validator forwards users' signed transactions to the sequencer
+  — those it accepted since its last forward, up to `MAX_TXS_PER_FORWARD` and
+  `MAX_FORWARD_BYTES` of payload per message — and re-forwards them until they are
+  ordered or expire (a re-forward sets `resend`, else gossip's duplicate filter would
+  drop identical bytes for its whole memory).
 - `SequencerBlockMsg` (0x21): the sequencer's signed block: header, signature and the
   signed transactions in order. Receivers check the header signature against the
   configured sequencer and that `transactions_hash` matches the transactions.
@@ -46,6 +48,8 @@ from .gossip_messages import (
 )
 
 MAX_TXS_PER_BLOCK = 1024
+MAX_TXS_PER_FORWARD = 1024
+MAX_FORWARD_BYTES = 512 * 1024  # payload bytes per InjectedTx (a message is ≤ 1 MiB)
 MAX_PROMISES = 4096
 
 
@@ -82,7 +86,7 @@ class InjectedTx:
     TYPE: ClassVar[int] = 0x20
 
     era: int
-    tx: SignedTransaction
+    txs: tuple[SignedTransaction, ...]
     # 0 when first sent; a re-forward sets it so that gossip's duplicate filter (message
     # id = sha256 of the bytes, remembered 120 s) lets the copy through
     resend: int = 0
@@ -90,18 +94,30 @@ class InjectedTx:
     def __post_init__(self) -> None:
         _check_u64("era", self.era)
         _check_u64("resend", self.resend)
+        if len(self.txs) > MAX_TXS_PER_FORWARD:
+            raise ValueError(f"more than {MAX_TXS_PER_FORWARD} transactions in one forward")
 
     def body(self) -> bytes:
-        return _U64.pack(self.era) + _encode_tx(self.tx) + _U64.pack(self.resend)
+        return b"".join(
+            (
+                _U64.pack(self.era),
+                _U32.pack(len(self.txs)),
+                *(_encode_tx(t) for t in self.txs),
+                _U64.pack(self.resend),
+            )
+        )
 
     @classmethod
     def from_body(cls, body: bytes) -> InjectedTx:
         r = _Reader(body)
         era = r.u64("era")
-        tx = _read_tx(r)
+        n = r.u32("transaction count")
+        if n > MAX_TXS_PER_FORWARD:
+            raise ValueError(f"{n} transactions in a forward, limit {MAX_TXS_PER_FORWARD}")
+        txs = tuple(_read_tx(r) for _ in range(n))
         resend = r.u64("resend")
         r.finish("InjectedTx")
-        return cls(era, tx, resend)
+        return cls(era, txs, resend)
 
 
 @_register

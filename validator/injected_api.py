@@ -79,7 +79,7 @@ class InjectedApi:
             h = self.lane.accept(stx)
         except Refused as e:
             raise RpcFailure(REFUSED, str(e)) from None
-        await self.lane.forward(h)
+        self.lane.forward_soon(h)
         return h
 
     async def send(self, _s: Session, tx: Any) -> str:

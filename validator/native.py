@@ -5,7 +5,8 @@ Roles of one `NativeLane` (every validator has one when `[native] sequencer` is 
 
 - **Pool** (RPC side): `accept` checks a user's signed transaction (signature, size,
   value, reference block, program, executable balance), keeps it and forwards it to the
-  sequencer over gossip (`InjectedTx`), again after `reforward_interval`, doubling the
+  sequencer over gossip (`InjectedTx`, with whatever else was accepted meanwhile: one
+  message per burst), again after `reforward_interval`, doubling the
   wait each time (up to 32×), until a sequencer block carries it or it expires. So a
   sequencer crash loses nothing a node accepted: the transaction is re-sent to the
   restarted sequencer, and ends executed (then pre-confirmed), refused, or expired —
@@ -64,7 +65,9 @@ from gexe.contracts.injected import (
     transactions_hash,
 )
 from gexe.node.gossip_injected import (
+    MAX_FORWARD_BYTES,
     MAX_PROMISES,
+    MAX_TXS_PER_FORWARD,
     InjectedTx,
     PromiseRequest,
     Promises,
@@ -141,6 +144,9 @@ class NativeLane:
         self._gap_asked = 0.0
         self._answered: dict[int, float] = {}
         self._promised_again: dict[bytes, float] = {}
+        self._committing: set[bytes] = set()  # the transactions of the block `_run` commits
+        self._to_forward: list[bytes] = []  # accepted, not forwarded yet (`forward_loop`)
+        self._forward_wake = trio.Event()
         self.seen: OrderedDict[tuple[bytes, int], tuple[bytes, SequencerBlockMsg]] = OrderedDict()
         self.equivocations: list[dict[str, Any]] = []
         self.pool: OrderedDict[bytes, Entry] = OrderedDict()
@@ -211,8 +217,7 @@ class NativeLane:
                 f"program 0x{tx.destination.hex()} has {balance} executable balance, less "
                 f"than one message's base cost ({MIN_BALANCE}); top it up"
             )
-        s = self.compute.store.included_in(h)
-        if s is not None and self.compute.seq_canonical(s) is not None:
+        if self.carried(h):
             raise Refused("already included: this transaction was executed before")
         if self.open >= self.cfg.pool_size:
             raise Refused("the node's transaction pool is full; retry later")
@@ -226,18 +231,48 @@ class NativeLane:
         self.stats["accepted"] += 1
         return h
 
-    async def forward(self, h: bytes) -> None:
-        e = self.pool.get(h)
-        if e is None or e.status != "pending":
+    def forward_soon(self, h: bytes) -> None:
+        """Queue an accepted transaction for `forward_loop` (the RPC's path)."""
+        self._to_forward.append(h)
+        self._forward_wake.set()
+
+    async def forward_loop(self) -> None:
+        """Forward what the RPC accepted, all of it in one message per turn: a burst of
+        requests costs a few gossip messages, not one each."""
+        while True:
+            await self._forward_wake.wait()
+            self._forward_wake = trio.Event()
+            await trio.lowlevel.checkpoint()  # requests already read join this message
+            batch, self._to_forward = self._to_forward, []
+            await self.forward(batch)
+
+    async def forward(self, hashes: list[bytes]) -> None:
+        """(Re-)forward pending transactions to the sequencer (our own orderer, if we are
+        it), as few `InjectedTx` messages as the limits allow."""
+        now = time.monotonic()
+        out: list[list[SignedTransaction]] = [[]]
+        size, again = 0, False
+        for h in hashes:
+            e = self.pool.get(h)
+            if e is None or e.status != "pending":
+                continue
+            again = again or e.forwards > 0
+            e.forwarded_at = now
+            e.forwards += 1
+            for o in self.orderers:
+                o.add(h, e.stx)
+            n = len(e.stx.tx.payload) + 200
+            if len(out[-1]) >= MAX_TXS_PER_FORWARD or (out[-1] and size + n > MAX_FORWARD_BYTES):
+                out.append([])
+                size = 0
+            out[-1].append(e.stx)
+            size += n
+        if self.is_sequencer or not out[0]:
             return
         # a re-forward must differ in bytes: gossip drops what it has seen (by content)
-        resend = 0 if e.forwards == 0 else time.monotonic_ns() & (2**63 - 1)
-        e.forwarded_at = time.monotonic()
-        e.forwards += 1
-        for o in self.orderers:
-            o.add(h, e.stx)
-        if not self.is_sequencer:
-            await self.svc._gossip_out(InjectedTx(self.svc.era or 0, e.stx, resend))
+        resend = time.monotonic_ns() & (2**63 - 1) if again else 0
+        for chunk in out:
+            await self.svc._gossip_out(InjectedTx(self.svc.era or 0, tuple(chunk), resend))
 
     async def reforward_loop(self) -> None:
         while True:
@@ -245,6 +280,7 @@ class NativeLane:
             head = self.compute.head
             now = time.monotonic()
             late: list[bytes] = []
+            due: list[bytes] = []
             for h, e in list(self.pool.items()):
                 if e.status == "executed":
                     if now - max(e.executed_at, e.promise_asked_at) >= PROMISE_WAIT * 2 ** min(
@@ -261,7 +297,8 @@ class NativeLane:
                 elif now - e.forwarded_at >= self.cfg.reforward_interval * 2 ** min(
                     max(e.forwards - 1, 0), 5
                 ):  # back off: a busy sequencer holds it already, a crashed one gets it
-                    await self.forward(h)
+                    due.append(h)
+            await self.forward(due)
             for i in range(0, len(late), MAX_PROMISES):
                 log.info("asking for promises again", txs=len(late[i : i + MAX_PROMISES]))
                 await self.svc._gossip_out(
@@ -273,7 +310,10 @@ class NativeLane:
                 )
 
     def carried(self, h: bytes) -> bool:
-        """Whether our chain of sequencer blocks executed transaction `h`."""
+        """Whether our chain of sequencer blocks executed transaction `h` (a block still
+        being committed included: its promises may be out already)."""
+        if h in self._committing:
+            return True
         s = self.compute.store.included_in(h)
         return s is not None and self.compute.seq_canonical(s) is not None
 
@@ -524,9 +564,13 @@ class NativeLane:
         out = await trio.to_thread.run_sync(
             self.compute.execute_seq, msg, seq_hash, hashes, self.domain, self.cfg.max_payload_bytes
         )
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(trio.to_thread.run_sync, out.finish)
-            await self._after(out.result, out)
+        self._committing = {v.tx_hash for v in out.verdicts if v.ok}
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(trio.to_thread.run_sync, out.finish)
+                await self._after(out.result, out)
+        finally:
+            self._committing = set()
         self.stats["seq_blocks"] += 1
         m = self.svc.metrics
         m.messages.inc(out.dispatches)

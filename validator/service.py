@@ -310,9 +310,10 @@ class ValidatorService:
                 return
             if isinstance(m, InjectedTx):
                 if native.orderers and native.domain is not None:
-                    h = native.domain.tx_hash(m.tx.tx)
-                    for o in native.orderers:
-                        o.add(h, m.tx)
+                    for stx in m.txs:
+                        h = native.domain.tx_hash(stx.tx)
+                        for o in native.orderers:
+                            o.add(h, stx)
                 return
             if isinstance(m, SequencerBlockRequest):
                 await native.on_request(m)
@@ -624,6 +625,7 @@ class ValidatorService:
                 self.native.start(self.chain_id, self.router)
                 methods.update(InjectedApi(self.native, self, nursery).methods())
                 nursery.start_soon(self.native.reforward_loop)
+                nursery.start_soon(self.native.forward_loop)
                 nursery.start_soon(self._drain_loop)
             dispatcher = RpcDispatcher(methods)
             await self._rpc_timed(dispatcher)

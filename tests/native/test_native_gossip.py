@@ -20,6 +20,7 @@ from gexe.contracts.injected import (
 from gexe.node.gossip_injected import (
     MAX_PROMISES,
     MAX_TXS_PER_BLOCK,
+    MAX_TXS_PER_FORWARD,
     InjectedTx,
     PromiseRequest,
     Promises,
@@ -74,10 +75,11 @@ def promises(n: int = 2, validator: EthSigner = SIGNERS[0]) -> Promises:
 def samples() -> list[object]:
     b2 = block(2)
     return [
-        InjectedTx(1, stx()),
-        InjectedTx(2**64 - 1, stx(b"", value=2**128 - 1)),
-        InjectedTx(3, stx(os.urandom(5000))),
-        InjectedTx(3, stx(), resend=2**63 - 1),
+        InjectedTx(1, (stx(),)),
+        InjectedTx(1, ()),
+        InjectedTx(2**64 - 1, (stx(b"", value=2**128 - 1),)),
+        InjectedTx(3, (stx(os.urandom(5000)), stx(), stx(b"x"))),
+        InjectedTx(3, (stx(),), resend=2**63 - 1),
         block(0),
         block(3),
         SequencerBlockMsg(1, b2.header, b2.signature, b2.txs, resend=12345),
@@ -107,12 +109,12 @@ def test_round_trip_bare_and_enveloped(msg: object) -> None:
 def test_resends_are_distinct_messages() -> None:
     """Gossip drops content it has seen: a re-forward or a repeated ask must differ."""
     t = stx()
-    assert encode_message(InjectedTx(1, t)) != encode_message(InjectedTx(1, t, resend=1))
+    assert encode_message(InjectedTx(1, (t,))) != encode_message(InjectedTx(1, (t,), resend=1))
     assert encode_message(SequencerBlockRequest(1, 2, 3)) != encode_message(
         SequencerBlockRequest(1, 2, 3, resend=1)
     )
     with pytest.raises(ValueError):
-        InjectedTx(1, t, resend=2**64)
+        InjectedTx(1, (t,), resend=2**64)
 
 
 def test_tags_are_in_the_native_range() -> None:
@@ -127,16 +129,16 @@ def test_tags_are_in_the_native_range() -> None:
 
 
 def test_decoded_transaction_keeps_its_hash_and_sender() -> None:
-    m = InjectedTx(1, stx(b"hello"))
+    m = InjectedTx(1, (stx(b"hello"),))
     back = decode_message(encode_message(m))
     assert isinstance(back, InjectedTx)
-    assert DOMAIN.tx_hash(back.tx.tx) == DOMAIN.tx_hash(m.tx.tx)
-    assert DOMAIN.tx_sender(back.tx) == bytes.fromhex(USER.address[2:])
+    assert DOMAIN.tx_hash(back.txs[0].tx) == DOMAIN.tx_hash(m.txs[0].tx)
+    assert DOMAIN.tx_sender(back.txs[0]) == bytes.fromhex(USER.address[2:])
 
 
 @pytest.mark.parametrize(
     "msg",
-    [InjectedTx(1, stx(b"abc")), block(2, b"x"), SequencerBlockRequest(1, 2, 3), promises(2)],
+    [InjectedTx(1, (stx(b"abc"),)), block(2, b"x"), SequencerBlockRequest(1, 2, 3), promises(2)],
     ids=lambda m: type(m).__name__,
 )
 def test_every_truncation_and_any_trailing_byte_is_refused(msg: object) -> None:
@@ -205,9 +207,20 @@ def test_promise_requests_over_the_limit_are_refused() -> None:
         PromiseRequest(1, (bytes(31),))
 
 
+def test_forward_with_too_many_transactions_is_refused_before_reading_them() -> None:
+    data = bytearray(encode_message(InjectedTx(1, ())))
+    off = 1 + 8
+    for n in (MAX_TXS_PER_FORWARD + 1, 2**32 - 1):
+        data[off : off + 4] = struct.pack(">I", n)
+        with pytest.raises(InvalidField, match="limit"):
+            decode_message(bytes(data))
+    with pytest.raises(ValueError, match="more than"):
+        InjectedTx(1, (stx(),) * (MAX_TXS_PER_FORWARD + 1))
+
+
 def test_payload_length_beyond_the_message_is_a_truncation() -> None:
-    data = bytearray(encode_message(InjectedTx(1, stx(b"abcd"))))
-    off = 1 + 8 + 20 + 16 + 32 + 32  # the payload length
+    data = bytearray(encode_message(InjectedTx(1, (stx(b"abcd"),))))
+    off = 1 + 8 + 4 + 20 + 16 + 32 + 32  # the payload length
     assert struct.unpack(">I", data[off : off + 4])[0] == 4
     data[off : off + 4] = struct.pack(">I", 2**32 - 1)
     with pytest.raises(Truncated):
@@ -215,7 +228,7 @@ def test_payload_length_beyond_the_message_is_a_truncation() -> None:
 
 
 def test_oversized_message_is_refused() -> None:
-    data = encode_message(InjectedTx(1, stx(b"a" * 2000)))
+    data = encode_message(InjectedTx(1, (stx(b"a" * 2000),)))
     with pytest.raises(Oversized):
         decode_message(data, max_size=1000)
 
@@ -226,10 +239,10 @@ def _set_v(data: bytes, sig: bytes, v: int) -> bytes:
 
 
 def test_non_canonical_signatures_inside_messages_are_refused() -> None:
-    m = InjectedTx(1, stx())
+    m = InjectedTx(1, (stx(),))
     data = encode_message(m)
     with pytest.raises(InvalidField):
-        decode_message(_set_v(data, m.tx.signature, 29))
+        decode_message(_set_v(data, m.txs[0].signature, 29))
     b = block(1)
     data = encode_message(b)
     with pytest.raises(InvalidField):  # the block's own signature
@@ -242,7 +255,7 @@ def test_non_canonical_signatures_inside_messages_are_refused() -> None:
         decode_message(_set_v(data, p.promises[0][1], 30))
     # high s (the same signature's malleable twin) is not canonical either
     n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-    sig = m.tx.signature
+    sig = m.txs[0].signature
     s = int.from_bytes(sig[32:64], "big")
     twin = sig[:32] + (n - s).to_bytes(32, "big") + bytes([55 - sig[64]])
     data = encode_message(m)
@@ -260,7 +273,7 @@ def test_promises_must_be_signed_by_the_validator_they_name() -> None:
 
 def test_field_checks_on_construction() -> None:
     with pytest.raises(ValueError):
-        InjectedTx(-1, stx())
+        InjectedTx(-1, (stx(),))
     with pytest.raises(ValueError):
         SequencerBlockRequest(1, 2**64, 1)
     b = block(0)

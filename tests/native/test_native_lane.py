@@ -5,6 +5,7 @@ re-send each block once rather than once per request."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,6 +16,7 @@ import trio
 from eth_utils import keccak
 from gexe.node.config import NativeConfig
 from gexe.node.gossip_injected import (
+    MAX_FORWARD_BYTES,
     InjectedTx,
     PromiseRequest,
     Promises,
@@ -62,15 +64,39 @@ async def test_a_reforward_is_new_bytes(chain: Chain) -> None:
     h = DOMAIN.tx_hash(stx.tx)
     lane.pool[h] = Entry(stx, bytes.fromhex(USERS[0].address[2:]), chain.head.number)
     for _ in range(3):
-        await lane.forward(h)
+        await lane.forward([h])
     assert [type(m) for m in svc.out] == [InjectedTx] * 3
     assert svc.out[0].resend == 0  # the first forward is the plain message
-    assert all(m.tx == stx for m in svc.out)
+    assert all(m.txs == (stx,) for m in svc.out)
     assert len({encode_message(m) for m in svc.out}) == 3
     # nothing is forwarded once the transaction left the pending state
     lane.pool[h].status = "executed"
-    await lane.forward(h)
+    await lane.forward([h])
     assert len(svc.out) == 3
+
+
+async def test_a_burst_is_forwarded_in_few_messages(chain: Chain) -> None:
+    """What the RPC accepted since the last forward goes out together, split only at the
+    message limits (count and payload bytes)."""
+    lane, svc = lane_for(chain)
+    big = [tx(i % 4, 0, os.urandom(60_000), chain.head) for i in range(12)]
+    small = [tx(i % 4, 0, b"PING", chain.head) for i in range(30)]
+    for stx in small + big:
+        h = DOMAIN.tx_hash(stx.tx)
+        lane.pool[h] = Entry(stx, bytes(20), chain.head.number)
+        lane.forward_soon(h)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lane.forward_loop)
+        with trio.fail_after(10):
+            while sum(len(m.txs) for m in svc.out) < 42:
+                await trio.sleep(0.001)
+        nursery.cancel_scope.cancel()
+    assert all(isinstance(m, InjectedTx) and m.resend == 0 for m in svc.out)
+    assert [t for m in svc.out for t in m.txs] == small + big  # in acceptance order
+    assert len(svc.out) == 2  # 512 KiB of payload each at most: 30 small + 8 big, 4 big
+    for m in svc.out:
+        assert sum(len(t.tx.payload) + 200 for t in m.txs) <= MAX_FORWARD_BYTES
+        assert len(encode_message(m)) < 1 << 20
 
 
 async def test_repeated_gap_asks_are_new_bytes(chain: Chain) -> None:
@@ -114,7 +140,7 @@ async def test_reforwards_back_off(chain: Chain) -> None:
     stx = tx(0, 0, b"PING", chain.head)
     h = DOMAIN.tx_hash(stx.tx)
     lane.pool[h] = Entry(stx, bytes.fromhex(USERS[0].address[2:]), chain.head.number)
-    await lane.forward(h)  # as the RPC does on accepting it
+    await lane.forward([h])  # as the RPC does on accepting it
     async with trio.open_nursery() as nursery:
         nursery.start_soon(lane.reforward_loop)
         with trio.fail_after(30):

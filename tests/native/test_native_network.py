@@ -385,6 +385,8 @@ def test_refusals_are_one_clear_line_and_nothing_runs(
         assert r.status == "preconfirmed" and r.reply_payload == b"PONG"
         assert c1.submit(good) == h  # the node that holds it answers idempotently
         assert c1.receipt(h).status == "preconfirmed"
+        # the quorum is 3 of 4: let the fourth node run the block too
+        chains.wait_height(r.sequencer_block["height"], timeout=30)
         for c in (c2, c3, c0):
             _one_line_refusal(lambda c=c: c.submit(good), "already included")
             assert c.receipt(h) is None  # never kept
