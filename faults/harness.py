@@ -188,6 +188,13 @@ class Outcome:
             or self.errors
         )
 
+    @property
+    def word(self) -> str:
+        """`ok`, `FAIL`, or `KNOWN`: ok but for the known bug counted as `reverted`."""
+        if not self.ok:
+            return "FAIL"
+        return "KNOWN" if self.injected.get("reverted") else "ok"
+
     def line(self) -> str:
         lat = percentile(self.latencies, 50)
         return (
@@ -837,7 +844,7 @@ class FaultNet:
         self._record_agreement(o, first)
         o.seconds = time.monotonic() - t0
         self.totals.add(o)
-        self.say(("ok   " if o.ok else "FAIL ") + o.line())
+        self.say(f"{o.word:<5}" + o.line())
         return o
 
     # -- injected transactions (the native path)

@@ -64,7 +64,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # ty
         + ("on" if fn.native else "off")
     )
     for o in fn.totals.outcomes:
-        tr.write_line(("ok   " if o.ok else "FAIL ") + o.line())
+        tr.write_line(f"{o.word:<5}" + o.line())
     for f in fn.loads:
         tr.write_line(
             f"load {f['rate_target']:g}/s for {f['seconds']:g}s: sent {f['rate_sent']}/s, "
