@@ -16,10 +16,11 @@ sequencer blocks (`injected_sequencerBlock`, read height by height):
   every validator; `refused` / `expired` ⇒ executed nowhere;
 - **same chain everywhere**: every validator's sequencer block at each height has the
   same hash, anchor, state root and verdicts as validator 0's;
-- **reverted** (counted apart, not lost, not an error here: a known bug the tests mark):
-  in a reorg trial, a transaction whose receipt is `preconfirmed` or `executed` but which
-  ran in no validator's chain — the reorg took the sequencer blocks that ran it and
-  nothing ordered it again;
+- **reverted** (counted apart from lost; the tests assert it is 0): in a reorg trial, a
+  transaction whose receipt is `preconfirmed` or `executed` but which ran in no
+  validator's chain — the reorg took the sequencer blocks that ran it and nothing ordered
+  it again (the bug this suite found; `NativeLane.on_revert` now sends such transactions
+  back to the sequencer);
 - **only the legitimate refusals** (see RELIABILITY.md, "Crash faults"): `expired` (or a
   sequencer-block refusal "expired") only when the trial stalled the sequencer (SIGKILL or
   SIGSTOP of validator 0), a refusal for an unknown reference block only in a reorg

@@ -90,7 +90,14 @@ class Approver:
         done = self.signed.get(pair)
         if done is not None:
             if done == req.batch_digest:
-                return Approve(self.approvals[done], self._batch(pair))
+                batch = self.book.build(*pair)
+                if batch is None:  # signed, then a reorg took the block away
+                    self.refused += 1
+                    return Refuse(
+                        f"block 0x{req.block_hash.hex()[:16]} left this node's chain after "
+                        "we signed its batch (a reorg); propose one for the new chain"
+                    )
+                return Approve(self.approvals[done], batch)
             self.refused += 1
             return Refuse(f"already signed digest 0x{done.hex()} for this (previous, block)")
         batch = self.book.build(req.previous_batch_hash, req.block_hash)
@@ -133,11 +140,6 @@ class Approver:
                 continue
             out.append((req, d))
         return out
-
-    def _batch(self, pair: tuple[bytes, bytes]) -> BatchCommitment:
-        batch = self.book.build(*pair)
-        assert batch is not None  # it was built before: the pair's blocks are stored
-        return batch
 
 
 def header_of(batch: BatchCommitment) -> BatchHeader:

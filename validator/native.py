@@ -116,6 +116,7 @@ class Entry:
     forwarded_at: float = 0.0
     forwards: int = 0
     executed_at: float = 0.0
+    reorged: int = 0  # times an Ethereum reorg undid its execution (then it ran again)
     promise_asks: int = 0  # PromiseRequests sent for it (the quorum is late)
     promise_asked_at: float = 0.0
     watchers: list[trio.MemorySendChannel[Any]] = field(default_factory=list)
@@ -309,6 +310,29 @@ class NativeLane:
                     )
                 )
 
+    def on_revert(self) -> None:
+        """After `Compute` rolled back an Ethereum reorg (caller holds `lock`): the
+        sequencer blocks anchored at the blocks that left the chain are gone, and with
+        them the executions of their transactions. A pre-confirmation promises a reply
+        *on the chain it was made on*; a transaction whose execution was undone goes back
+        to pending (its receipt says how often: `reorged`) and to the sequencer, to run
+        again on the new chain — or to expire, if its reference block left too."""
+        back = []
+        for h, e in self.pool.items():
+            if e.status not in ("executed", "preconfirmed") or self.carried(h):
+                continue
+            if e.status == "preconfirmed":
+                self.open += 1
+            e.status, e.seq, e.reply, e.promises = "pending", None, None, {}
+            e.executed_at, e.promise_asks, e.promise_asked_at = 0.0, 0, 0.0
+            e.reorged += 1
+            self._notify(h, e)
+            back.append(h)
+        for h in back:
+            self.forward_soon(h)
+        if back:
+            log.info("reorg undid executions", txs=len(back))
+
     def carried(self, h: bytes) -> bool:
         """Whether our chain of sequencer blocks executed transaction `h` (a block still
         being committed included: its promises may be out already)."""
@@ -343,6 +367,7 @@ class NativeLane:
                 else None
             ),
             "promises": promises,
+            "reorged": e.reorged,
         }
 
     def watch(self, h: bytes, chan: trio.MemorySendChannel[Any]) -> None:

@@ -268,6 +268,7 @@ class ValidatorService:
         if self.native is not None:
             async with self.native.lock:
                 await trio.to_thread.run_sync(self.compute.revert_to, to)
+                self.native.on_revert()
         else:
             await trio.to_thread.run_sync(self.compute.revert_to, to)
         self.metrics.reorgs.inc()

@@ -35,6 +35,6 @@ def check_injected(native: bool, per_trial: int, o: Outcome) -> None:
         + c["executed_not_preconfirmed"]
         + c["refused"]
         + c["expired"]
-        + c.get("reverted", 0)  # known bug, reorg trials only: see test_chain_faults.py
+        + c.get("reverted", 0)  # asserted 0 where it can happen: test_chain_faults.py
     )
     assert final + c["unsent"] == c["sent"], f"seed {SEED}: injected not all final: {c}"

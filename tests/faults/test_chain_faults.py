@@ -31,11 +31,10 @@ def test_chain_fault(faultnet: FaultNet, kind: str, n: int) -> None:
     o = faultnet.trial(kind, RNG, **opts)
     check(o)
     check_injected(faultnet.native, faultnet.injected_per_trial, o)
-    if o.injected.get("reverted"):
-        # everything else held (above); this part is a known bug, open in RELIABILITY.md
-        pytest.xfail(
-            f"seed {SEED}: {o.injected['reverted']} injected transaction(s) pre-confirmed "
-            "(or executed) before the reorg ran in no validator's chain after it: the "
-            "reorg reverted their sequencer blocks and nothing ordered them again "
-            f"(validator/native.py; {o.injected.get('reverted_txs')})"
-        )
+    # pre-confirmed (or executed) before the reorg, then in no validator's chain after
+    # it: the reorg undid their executions and nothing ran them again (fixed: the
+    # receipts go back to pending and the transactions to the sequencer)
+    assert not o.injected.get("reverted"), (
+        f"seed {SEED}: {o.injected['reverted']} injected transaction(s) lost to the reorg: "
+        f"{o.injected.get('reverted_txs')}"
+    )

@@ -212,3 +212,39 @@ async def test_a_late_quorum_is_asked_for_again_with_back_off(
     gaps = [b - a for a, b in zip(svc.at, svc.at[1:], strict=False)]
     for k, gap in enumerate(gaps[:3]):
         assert gap >= wait * 2 ** (k + 1) * 0.99, (k, gaps)
+
+
+async def test_a_reorg_sends_undone_executions_back_to_the_sequencer(chain: Chain) -> None:
+    """A pre-confirmation holds on the chain it was made on: when an Ethereum reorg takes
+    the anchor of the sequencer block that ran a transaction, its receipt goes back to
+    pending (counted in `reorged`) and the transaction is forwarded again; one whose
+    block stayed is left alone."""
+    lane, svc = lane_for(chain)
+    kept_tx = tx(0, 0, b"PING", chain.head)
+    chain.seq([kept_tx])
+    ancestor = chain.head
+    chain.block()  # the block the reorg will take away
+    undone_tx = tx(1, 0, b"PING", chain.head)
+    chain.seq([undone_tx])
+    for stx, status in ((kept_tx, "preconfirmed"), (undone_tx, "preconfirmed")):
+        e = Entry(stx, bytes(20), ancestor.number, status=status)
+        e.reply, e.promises = (b"PONG", bytes(4)), {b"d": {b"v": b"s"}}
+        e.forwards = 1  # forwarded when it was accepted
+        lane.pool[DOMAIN.tx_hash(stx.tx)] = e
+    kept, undone = (DOMAIN.tx_hash(t.tx) for t in (kept_tx, undone_tx))
+    assert lane.carried(kept) and lane.carried(undone)
+    chain.compute.revert_to(ancestor)
+    lane.on_revert()
+    assert lane.pool[kept].status == "preconfirmed" and lane.pool[kept].reorged == 0
+    e = lane.pool[undone]
+    assert (e.status, e.reply, e.promises, e.reorged) == ("pending", None, {}, 1)
+    assert lane.receipt(undone)["reorged"] == 1
+    assert lane.open == 1
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lane.forward_loop)
+        with trio.fail_after(10):
+            while not svc.out:
+                await trio.sleep(0.001)
+        nursery.cancel_scope.cancel()
+    assert [m.txs for m in svc.out] == [(undone_tx,)]
+    assert svc.out[0].resend != 0  # new bytes: gossip saw the first forward
