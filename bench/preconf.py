@@ -196,6 +196,39 @@ def reply_ok(receipt: dict[str, Any]) -> bool:
 # ------------------------------------------------------------------ latency
 
 
+def record(
+    final: dict[str, Any],
+    t0: float,
+    t_reply: float | None,
+    now: float,
+    sender: int,
+    samples: list[dict[str, Any]],
+    tally: Tally,
+) -> None:
+    """One request's final receipt (`now`, against its start `t0`): a sample, or a
+    refusal / wrong reply in the tally."""
+    if final["status"] != "preconfirmed":
+        tally.refused += 1
+        tally.expired += final["status"] == "expired"
+        tally.note(f"{final.get('hash')}: {final['status']}: {final.get('reason')}")
+        return
+    if not reply_ok(final):
+        tally.wrong_reply += 1
+        tally.note(f"{final.get('hash')}: reply {final.get('reply')}")
+    seq = final.get("sequencer_block") or {}
+    samples.append(
+        {
+            "preconf_ms": (now - t0) * 1000,
+            "reply_ms": (t_reply - t0) * 1000 if t_reply is not None else None,
+            "promises": len(final.get("promises") or ()),
+            "seq_height": seq.get("height"),
+            "sender": sender,
+            "node": RPC_VALIDATORS[sender % len(RPC_VALIDATORS)],
+            "sent_unix": round(time.time() - (now - t0), 4),
+        }
+    )
+
+
 async def latency_sender(
     i: int,
     url: str,
@@ -233,7 +266,11 @@ async def latency_sender(
                     now = time.perf_counter()
                     if msg.get("id") == k + 1:
                         if "error" in msg:
-                            final = {"status": "refused", "reason": msg["error"].get("message")}
+                            final = {
+                                "status": "refused",
+                                "reason": msg["error"].get("message"),
+                                "hash": hx,
+                            }
                         continue
                     if msg.get("method") != "subscription":
                         continue
@@ -250,26 +287,7 @@ async def latency_sender(
                 tally.lost += 1
                 tally.note(f"{hx}: no final notification in {REQUEST_TIMEOUT} s")
                 continue
-            if final["status"] != "preconfirmed":
-                tally.refused += 1
-                tally.expired += final["status"] == "expired"
-                tally.note(f"{hx}: {final['status']}: {final.get('reason')}")
-                continue
-            if not reply_ok(final):
-                tally.wrong_reply += 1
-                tally.note(f"{hx}: reply {final.get('reply')}")
-            seq = final.get("sequencer_block") or {}
-            samples.append(
-                {
-                    "preconf_ms": (now - t0) * 1000,
-                    "reply_ms": (t_reply - t0) * 1000 if t_reply is not None else None,
-                    "promises": len(final.get("promises") or ()),
-                    "seq_height": seq.get("height"),
-                    "sender": i,
-                    "node": RPC_VALIDATORS[i % len(RPC_VALIDATORS)],
-                    "sent_unix": round(time.time() - (now - t0), 4),
-                }
-            )
+            record(final, t0, t_reply, now, i, samples, tally)
 
 
 async def latency_phase(
@@ -353,26 +371,7 @@ async def rate_phase(
                     finish()
                     if k < SENDERS:
                         continue
-                    if r["status"] != "preconfirmed":
-                        tally.refused += 1
-                        tally.expired += r["status"] == "expired"
-                        tally.note(f"{r['hash']}: {r['status']}: {r.get('reason')}")
-                        continue
-                    if not reply_ok(r):
-                        tally.wrong_reply += 1
-                        tally.note(f"{r['hash']}: reply {r.get('reply')}")
-                    seq = r.get("sequencer_block") or {}
-                    samples.append(
-                        {
-                            "preconf_ms": (now - due) * 1000,
-                            "reply_ms": (reply[0] - due) * 1000 if reply[0] else None,
-                            "promises": len(r.get("promises") or ()),
-                            "seq_height": seq.get("height"),
-                            "sender": i,
-                            "node": RPC_VALIDATORS[i % len(RPC_VALIDATORS)],
-                            "sent_unix": round(time.time() - (now - due), 4),
-                        }
-                    )
+                    record(r, due, reply[0], now, i, samples, tally)
 
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(reader)
