@@ -50,7 +50,7 @@ from .gossip_messages import (
     to_address,
     verify,
 )
-from .gossip_score import JunkPolicy, JunkTracker
+from .gossip_score import JunkPolicy, JunkTracker, RateBudget
 
 __all__ = [
     "GossipConfig",
@@ -98,6 +98,13 @@ class GossipConfig:
     seen_ttl: int = 120  # seconds a message id stays in the duplicate filter
     era_grace: int = 1  # |era - current| <= this (and != 0): drop without penalty
     junk: JunkPolicy = field(default_factory=JunkPolicy)
+    # validly signed messages one validator may originate: `signer_rate` a second, bursts
+    # of `signer_burst`. Beyond, they are dropped (not delivered, not forwarded), and one
+    # that came first-hand from its publisher counts as junk ("flood") against that peer.
+    # A busy validator publishes well under 100 a second (a promise message and a
+    # forward per sequencer block, an approval per Ethereum block, answers to requests).
+    signer_rate: float = 500.0
+    signer_burst: float = 5000.0
     dial_backoff_initial: float = 0.25
     dial_backoff_max: float = 10.0
     dial_timeout: float = 10.0
@@ -356,6 +363,7 @@ class GossipService:
         self.topic = topic_for(config.router_address)
         self.stats = GossipStats()
         self.junk = JunkTracker(config.junk)
+        self._budget = RateBudget(config.signer_rate, config.signer_burst)
         self._send, self.incoming = trio.open_memory_channel[Received](config.delivery_queue_size)
         self._ban_send, self._ban_recv = trio.open_memory_channel[Any](math.inf)
         self._host: Any = None
@@ -589,6 +597,14 @@ class GossipService:
             self.stats.ignored_era += 1
             return False
         env, signer = opened
+        now = trio.current_time()
+        if not self._budget.take(signer, now):
+            self.stats.rejected["flood"] += 1
+            # first-hand (the peer published it itself): the flooder, or a peer passing
+            # a flood off as its own; relayed copies are dropped without blame
+            if msg.from_id == forwarder.to_bytes() and self.junk.record(peer, "flood", now):
+                self._ban(forwarder)
+            return False
         self._pending = (
             msg,
             Received(env.message(), env, signer, peer, _peer_b58(msg.from_id)),

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["JunkPolicy", "JunkTracker"]
+__all__ = ["JunkPolicy", "JunkTracker", "RateBudget"]
 
 
 @dataclass(frozen=True)
@@ -90,3 +90,25 @@ class JunkTracker:
             st.banned_until = None
             st.score = 0.0
             st.at = now
+
+
+class RateBudget:
+    """A token bucket per key (sans-IO: the caller passes the clock): `rate` tokens a
+    second, at most `burst` saved. The gossip layer keeps one per validator for the
+    validly signed messages it originates: a validator flooding *valid* messages gets
+    past every check but this one."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("a rate budget needs rate > 0 and burst >= 1")
+        self.rate = rate
+        self.burst = burst
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+
+    def take(self, key: str, now: float) -> bool:
+        """Spend one token of `key`; False (nothing spent) when none is left."""
+        tokens, at = self._buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + max(0.0, now - at) * self.rate)
+        ok = tokens >= 1.0
+        self._buckets[key] = (tokens - 1.0 if ok else tokens, now)
+        return ok

@@ -35,7 +35,7 @@ from gexe.node.gossip_messages import (
     to_address,
     verify,
 )
-from gexe.node.gossip_score import JunkPolicy, JunkTracker
+from gexe.node.gossip_score import JunkPolicy, JunkTracker, RateBudget
 
 KEYS = [bytes([i + 1]) * 32 for i in range(4)]
 SIGNERS = [EthSigner(k) for k in KEYS]
@@ -330,3 +330,14 @@ def test_junk_tracker_bans_at_threshold_and_decays():
     t.unban("p", 110.0)
     assert t.score("p", 110.0) == 0.0 and t.total("p") == 5
     assert t.total("q") == 0 and not t.is_banned("q", 0.0)
+
+
+def test_rate_budget_allows_a_burst_then_the_rate_per_key():
+    b = RateBudget(rate=10.0, burst=3.0)
+    assert [b.take("v", 0.0) for _ in range(4)] == [True, True, True, False]
+    assert b.take("w", 0.0)  # another validator's budget is its own
+    assert not b.take("v", 0.05)  # half a token back
+    assert b.take("v", 0.15) and not b.take("v", 0.15)  # one more
+    assert [b.take("v", 100.0) for _ in range(4)] == [True, True, True, False]  # capped
+    with pytest.raises(ValueError):
+        RateBudget(rate=0.0, burst=3.0)

@@ -213,6 +213,50 @@ async def test_junk_flood_gets_the_peer_disconnected():
         nursery.cancel_scope.cancel()
 
 
+async def test_a_validator_flooding_valid_messages_is_cut_off_and_banned():
+    """Validly signed messages beyond a validator's budget are dropped — not delivered, not
+    forwarded — and, coming first-hand from their publisher, scored as junk until it is
+    banned; an honest validator's messages still flow."""
+    policy = JunkPolicy(threshold=10, half_life=60, ban_seconds=600)
+    budget = {"signer_rate": 20.0, "signer_burst": 50.0}
+    async with trio.open_nursery() as nursery:
+        a = await start(nursery, SIGNERS[0], junk=policy, **budget)
+        boot = (a.listen_addrs[0],)
+        c = await start(nursery, SIGNERS[2], bootnodes=boot, **budget)
+        flooder = await start(nursery, SIGNERS[1], bootnodes=boot)  # a validator
+        with trio.fail_after(LIVENESS):
+            await a.wait_for_mesh([c.peer_id, flooder.peer_id])
+            await c.wait_for_mesh([a.peer_id])
+            await flooder.wait_for_mesh([a.peer_id])
+        assert flooder.peer_id not in c.connected_peers()  # c hears it only through a
+
+        got: dict[str, Counter[str]] = {"a": Counter(), "c": Counter()}
+
+        async def read(name: str, node: GossipService) -> None:
+            async for rec in node:
+                got[name][rec.signer] += 1
+
+        nursery.start_soon(read, "a", a)
+        nursery.start_soon(read, "c", c)
+        t0 = trio.current_time()
+        for k in range(400):  # distinct, validly signed approvals, as fast as it can
+            await flooder.publish(approval(SIGNERS[1], 7_000_000 + k))
+        await poll(lambda: flooder.peer_id in a.banned_peers(), "the flooder's ban")
+        elapsed = trio.current_time() - t0
+        allowed = budget["signer_burst"] + budget["signer_rate"] * elapsed
+        assert a.stats.rejected["flood"] >= policy.threshold
+        assert a.junk_counts(flooder.peer_id)["flood"] >= policy.threshold
+        assert 0 < got["a"][SIGNERS[1].address] <= allowed
+        # what a dropped, it did not forward: c got no more than a let through
+        assert got["c"][SIGNERS[1].address] <= got["a"][SIGNERS[1].address]
+        # relayed copies are never blamed on the relay
+        assert c.junk_total(a.peer_id) == 0 and a.peer_id not in c.banned_peers()
+        # the honest validator still gets through
+        await c.publish(approval(SIGNERS[2], 1))
+        await poll(lambda: got["a"][SIGNERS[2].address] == 1, "c's message at a")
+        nursery.cancel_scope.cancel()
+
+
 async def test_bootnode_is_dialled_with_retry_until_it_comes_up():
     from libp2p.crypto.ed25519 import create_new_key_pair
     from libp2p.peer.id import ID
