@@ -98,9 +98,10 @@ class GossipConfig:
     seen_ttl: int = 120  # seconds a message id stays in the duplicate filter
     era_grace: int = 1  # |era - current| <= this (and != 0): drop without penalty
     junk: JunkPolicy = field(default_factory=JunkPolicy)
-    # validly signed messages one validator may originate: `signer_rate` a second, bursts
-    # of `signer_burst`. Beyond, they are dropped (not delivered, not forwarded), and one
-    # that came first-hand from its publisher counts as junk ("flood") against that peer.
+    # validly signed messages of one validator that one peer may bring: `signer_rate` a
+    # second, bursts of `signer_burst`. Beyond, they are dropped (not delivered, not
+    # forwarded), and one that came first-hand from its publisher counts as junk
+    # ("flood") against that peer.
     # A busy validator publishes well under 100 a second (a promise message and a
     # forward per sequencer block, an approval per Ethereum block, answers to requests).
     signer_rate: float = 500.0
@@ -598,7 +599,9 @@ class GossipService:
             return False
         env, signer = opened
         now = trio.current_time()
-        if not self._budget.take(signer, now):
+        # per (validator, peer it came from): a peer replaying a validator's old messages
+        # spends its own share, not the budget the validator's real messages arrive on
+        if not self._budget.take(f"{signer}/{peer}", now):
             self.stats.rejected["flood"] += 1
             # first-hand (the peer published it itself): the flooder, or a peer passing
             # a flood off as its own; relayed copies are dropped without blame

@@ -107,6 +107,8 @@ class RateBudget:
 
     def take(self, key: str, now: float) -> bool:
         """Spend one token of `key`; False (nothing spent) when none is left."""
+        if key not in self._buckets and len(self._buckets) >= 65536:
+            self._buckets.clear()  # bounded: keys are (validator, peer) pairs
         tokens, at = self._buckets.get(key, (self.burst, now))
         tokens = min(self.burst, tokens + max(0.0, now - at) * self.rate)
         ok = tokens >= 1.0
