@@ -61,7 +61,7 @@ contracts: node_modules/.installed
 contracts-check: contracts
 	git diff --exit-code --stat -- contracts/artifacts
 
-# The CI-sized fault suite (issue #9, tests/faults, ~7 minutes; also part of `make test`):
+# The CI-sized fault suite (issue #9, tests/faults, ~8 minutes; also part of `make test`):
 # crash, chain and network faults injected on a dev network during request streams, then a
 # short load; prints the trials and totals. FAULT_SEED=<n> replays a run's random choices.
 faults: setup

@@ -190,10 +190,8 @@ class Outcome:
 
     @property
     def word(self) -> str:
-        """`ok`, `FAIL`, or `KNOWN`: ok but for the known bug counted as `reverted`."""
-        if not self.ok:
-            return "FAIL"
-        return "KNOWN" if self.injected.get("reverted") else "ok"
+        """`ok` or `FAIL` (a `reverted` injected transaction is an error since b36158c)."""
+        return "ok" if self.ok else "FAIL"
 
     def line(self) -> str:
         lat = percentile(self.latencies, 50)
@@ -246,7 +244,7 @@ class Totals:
             inj["duplicated"] = max(inj["duplicated"], self.final.get("injected_duplicated", 0))
         return {
             "fault_trials": len(os_),
-            # a trial with a known-bug loss (`reverted`, see faults.injected) is not survived
+            # a `reverted` injected transaction (faults.injected) is an error: not survived
             "faults_survived": sum(1 for o in os_ if o.ok and not o.injected.get("reverted")),
             "lost_requests": lost,
             "duplicated_requests": dup,

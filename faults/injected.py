@@ -16,11 +16,11 @@ sequencer blocks (`injected_sequencerBlock`, read height by height):
   every validator; `refused` / `expired` ⇒ executed nowhere;
 - **same chain everywhere**: every validator's sequencer block at each height has the
   same hash, anchor, state root and verdicts as validator 0's;
-- **reverted** (counted apart from lost; the tests assert it is 0): in a reorg trial, a
-  transaction whose receipt is `preconfirmed` or `executed` but which ran in no
-  validator's chain — the reorg took the sequencer blocks that ran it and nothing ordered
-  it again (the bug this suite found; `NativeLane.on_revert` now sends such transactions
-  back to the sequencer);
+- **reverted** (counted apart from lost, and an error): in a reorg trial, a transaction
+  whose receipt is `preconfirmed` or `executed` but which ran in no validator's chain —
+  the reorg took the sequencer blocks that ran it and nothing ordered it again (the bug
+  this suite found; since b36158c `NativeLane.on_revert` sends such transactions back to
+  pending and to the sequencer);
 - **only the legitimate refusals** (see RELIABILITY.md, "Crash faults"): `expired` (or a
   sequencer-block refusal "expired") only when the trial stalled the sequencer (SIGKILL or
   SIGSTOP of validator 0), a refusal for an unknown reference block only in a reorg
@@ -471,11 +471,12 @@ class InjectedLane:
             once_everywhere = all(x == 1 for x in r)
             if t.status in ("preconfirmed", "executed") and reorg and not max(r):
                 # final (or executed) on its node, but the Ethereum reorg took the
-                # sequencer blocks that ran it and nothing ran it again: a known bug
-                # (RELIABILITY.md, open items) counted apart so the rest stays checked
+                # sequencer blocks that ran it and nothing ran it again: the bug fixed in
+                # b36158c (`NativeLane.on_revert`), counted apart from lost and an error
                 c["reverted"] += 1
                 t.verdict = "reverted"
                 reverted.append(t.tx_hash)
+                note(t, f"{t.status} before the reorg, then run in no validator's chain")
             elif t.status == "preconfirmed":
                 c["preconfirmed"] += 1
                 if not once_everywhere:
@@ -517,6 +518,9 @@ class InjectedLane:
             errors.append(f"{c['duplicated']} injected transactions executed more than once")
         if reverted:
             c["reverted_txs"] = reverted[:5]
+            errors.append(
+                f"{len(reverted)} injected transactions undone by the reorg and not run again"
+            )
         return c, errors
 
 

@@ -98,5 +98,6 @@ def test_preconfirmed_then_gone_after_a_reorg_is_reverted_not_lost() -> None:
     c, errs = run([t], {}, reorg=True)
     assert c["reverted"] == 1 and c["lost"] == 0 and c["preconfirmed"] == 0
     assert c["reverted_txs"] == [t.tx_hash]
+    assert errs, "undone by a reorg and never run again is an error (fixed in b36158c)"
     c, errs = run([tx("l", "preconfirmed")], {})  # without a reorg it is lost
     assert c["lost"] == 1 and c["reverted"] == 0 and errs
