@@ -156,6 +156,7 @@ class GossipStats:
     delivered: int = 0
     rejected: Counter[str] = field(default_factory=Counter)  # by reason, all peers
     ignored_era: int = 0  # adjacent-era messages dropped without penalty
+    ignored_no_set: int = 0  # dropped without penalty: the era's validator set is unknown
     dropped_overflow: int = 0  # validated but the delivery channel was full
     bans: int = 0
     dial_failures: int = 0  # bootnode dials that failed (retried with backoff)
@@ -573,7 +574,13 @@ class GossipService:
             if abs(env.era - current) <= self.config.era_grace:
                 return None
             raise WrongEra(f"era {env.era}, current {current}")
-        signer = verify(env, self.validators(env.era), self.domain)
+        validators = self.validators(env.era)
+        if not validators:
+            # the set is not known yet (a node starting: its era read and its set read are
+            # two calls): nobody can be judged, so nobody is blamed
+            self.stats.ignored_no_set += 1
+            return None
+        signer = verify(env, validators, self.domain)
         return env, signer
 
     def _check_incoming(self, forwarder: Any, msg: Any) -> bool:

@@ -542,10 +542,12 @@ class ValidatorService:
     async def _era_watch(self) -> None:
         while True:
             try:
-                data = await self.client.call(self.router, ERA_INDEX)
-                self.era = int.from_bytes(data[-32:], "big") if data else None
+                era_data = await self.client.call(self.router, ERA_INDEX)
                 data = await self.client.call(self.router, VALIDATORS)
                 signers, stakes = abi_decode(["address[]", "uint256[]"], data)
+                # all three at once: gossip judges a message by (era, set), and an era
+                # without its set made a restarted node ban honest validators
+                self.era = int.from_bytes(era_data[-32:], "big") if era_data else None
                 self.validator_set = {bytes.fromhex(a[2:]) for a in signers}
                 self.validator_stakes = {
                     bytes.fromhex(a[2:]): int(w) for a, w in zip(signers, stakes, strict=False)

@@ -185,6 +185,18 @@ async def test_invalid_messages_are_dropped_and_scored():
         nursery.cancel_scope.cancel()
 
 
+def test_messages_are_ignored_not_blamed_while_the_validator_set_is_unknown():
+    """A node that knows its era but not yet the era's validators (a restart) must not
+    score honest validators' messages as junk: it cannot judge them."""
+    known: set[str] = set()
+    svc = GossipService(config(), SIGNERS[0], current_era=lambda: ERA, validators=lambda e: known)
+    data = seal(approval(SIGNERS[1], 1), era=ERA, domain=svc.domain, signer=SIGNERS[1]).encode()
+    assert svc._open(data) is None and svc.stats.ignored_no_set == 1
+    known.update(VALIDATORS)
+    env, signer = svc._open(data)
+    assert signer == SIGNERS[1].address
+
+
 async def test_junk_flood_gets_the_peer_disconnected():
     policy = JunkPolicy(threshold=10, half_life=60, ban_seconds=600)
     async with trio.open_nursery() as nursery:
