@@ -68,6 +68,14 @@ def _encode_tx(stx: SignedTransaction) -> bytes:
     )
 
 
+def _count(r: _Reader, what: str, limit: int) -> int:
+    """A u32 item count, refused above `limit` before any item is read."""
+    n = r.u32(f"count of {what}")
+    if n > limit:
+        raise ValueError(f"{n} {what}, limit {limit}")
+    return n
+
+
 def _read_tx(r: _Reader) -> SignedTransaction:
     dest = r.take(20, "destination")
     value = int.from_bytes(r.take(16, "value"), "big")
@@ -111,9 +119,7 @@ class InjectedTx:
     def from_body(cls, body: bytes) -> InjectedTx:
         r = _Reader(body)
         era = r.u64("era")
-        n = r.u32("transaction count")
-        if n > MAX_TXS_PER_FORWARD:
-            raise ValueError(f"{n} transactions in a forward, limit {MAX_TXS_PER_FORWARD}")
+        n = _count(r, "transactions in a forward", MAX_TXS_PER_FORWARD)
         txs = tuple(_read_tx(r) for _ in range(n))
         resend = r.u64("resend")
         r.finish("InjectedTx")
@@ -170,9 +176,7 @@ class SequencerBlockMsg:
         )
         sig = r.take(65, "block signature")
         _check_signature_bytes(sig)
-        n = r.u32("transaction count")
-        if n > MAX_TXS_PER_BLOCK:
-            raise ValueError(f"{n} transactions in a block, limit {MAX_TXS_PER_BLOCK}")
+        n = _count(r, "transactions in a block", MAX_TXS_PER_BLOCK)
         txs = tuple(_read_tx(r) for _ in range(n))
         resend = r.u64("resend")
         r.finish("SequencerBlockMsg")
@@ -238,9 +242,7 @@ class Promises:
         r = _Reader(body)
         era = r.u64("era")
         validator = r.take(20, "validator")
-        n = r.u32("promise count")
-        if n > MAX_PROMISES:
-            raise ValueError(f"{n} promises, limit {MAX_PROMISES}")
+        n = _count(r, "promises", MAX_PROMISES)
         out = []
         for _ in range(n):
             p = Promise(r.take(32, "tx_hash"), r.take(32, "reply_hash"), r.take(4, "reply_code"))
@@ -282,9 +284,7 @@ class PromiseRequest:
     def from_body(cls, body: bytes) -> PromiseRequest:
         r = _Reader(body)
         era = r.u64("era")
-        n = r.u32("transaction count")
-        if n > MAX_PROMISES:
-            raise ValueError(f"{n} transactions in a promise request, limit {MAX_PROMISES}")
+        n = _count(r, "transactions in a promise request", MAX_PROMISES)
         hashes = tuple(r.take(32, "tx_hash") for _ in range(n))
         resend = r.u64("resend")
         r.finish("PromiseRequest")
