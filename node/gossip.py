@@ -221,22 +221,24 @@ def _cache_signed_records() -> None:
         return
     send_orig = _ps.env_to_send_in_RPC
     consume_orig = _ps.maybe_consume_signed_record
-    sent: dict[int, tuple[float, tuple[bytes, bool]]] = {}
-    consumed: dict[tuple[int, bytes, bytes], float] = {}
+    # keyed by peer ids, not id(host): a host created after another died may reuse its id
+    sent: dict[bytes, tuple[float, tuple[bytes, bool]]] = {}
+    consumed: dict[tuple[bytes, bytes, bytes], float] = {}
 
     def env_to_send_in_RPC(host: Any) -> tuple[bytes, bool]:  # noqa: N802 (libp2p's name)
         now = time.monotonic()
-        hit = sent.get(id(host))
+        me = host.get_id().to_bytes()
+        hit = sent.get(me)
         if hit is not None and now - hit[0] < _RECORD_REFRESH:
             return hit[1]
         out = send_orig(host)
-        sent[id(host)] = (now, (out[0], False))
+        sent[me] = (now, (out[0], False))
         return out
 
     def maybe_consume_signed_record(msg: Any, host: Any, peer_id: Any) -> bool:
         if not msg.HasField("senderRecord"):
             return True
-        key = (id(host), peer_id.to_bytes(), msg.senderRecord)
+        key = (host.get_id().to_bytes(), peer_id.to_bytes(), msg.senderRecord)
         now = time.monotonic()
         if now - consumed.get(key, -1e9) < _RECORD_MEMO:
             return True
