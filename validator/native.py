@@ -51,6 +51,7 @@ from __future__ import annotations
 import json
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -429,25 +430,18 @@ class NativeLane:
             for o in self.orderers:
                 o.drop(done)
         mine: list[tuple[Promise, bytes]] = []
-        for t in result["transitions"]:
-            for m in t["messages"]:
-                rt = m["reply_to"]
-                if rt is None:
-                    continue
-                h = bytes.fromhex(rt[2:])
-                if h not in self.awaiting:
-                    continue
-                self.awaiting.pop(h, None)
-                payload = bytes.fromhex(m["payload"][2:])
-                code = bytes.fromhex(m["reply_code"][2:])
-                e = self.pool.get(h)
-                if e is not None:
-                    e.reply = (payload, code)
-                if self.key is not None and self.domain is not None:
-                    p = self._promise(h, payload, code)
-                    mine.append((p, self.domain.sign_promise(self.key, p)))
-                if e is not None:
-                    self._check_quorum(h, e)
+        for h, payload, code in _replies(result):
+            if h not in self.awaiting:
+                continue
+            self.awaiting.pop(h, None)
+            e = self.pool.get(h)
+            if e is not None:
+                e.reply = (payload, code)
+            if self.key is not None and self.domain is not None:
+                p = self._promise(h, payload, code)
+                mine.append((p, self.domain.sign_promise(self.key, p)))
+            if e is not None:
+                self._check_quorum(h, e)
         if mine and self.me is not None:
             self.stats["promises_signed"] += len(mine)
             for i in range(0, len(mine), 1024):
@@ -462,12 +456,7 @@ class NativeLane:
         blob = self.compute.store.read(rec.result) if rec is not None else None
         if blob is None:
             return None
-        for t in json.loads(blob)["transitions"]:
-            for m in t["messages"]:
-                rt = m["reply_to"]
-                if rt is not None and bytes.fromhex(rt[2:]) == h:
-                    return bytes.fromhex(m["payload"][2:]), bytes.fromhex(m["reply_code"][2:])
-        return None
+        return next(((p, c) for t, p, c in _replies(json.loads(blob)) if t == h), None)
 
     async def on_promise_request(self, m: PromiseRequest) -> None:
         """Promise again, from our stored results, what a peer's quorum still lacks."""
@@ -794,3 +783,15 @@ class NativeLane:
             await self.svc._gossip_out(
                 replace(m0, era=self.svc.era or 0, resend=time.monotonic_ns() & (2**63 - 1))
             )
+
+
+def _replies(result: dict[str, Any]) -> Iterator[tuple[bytes, bytes, bytes]]:
+    """(message replied to, payload, reply code) of every reply in a step's result."""
+    for t in result["transitions"]:
+        for m in t["messages"]:
+            if m["reply_to"] is not None:
+                yield (
+                    bytes.fromhex(m["reply_to"][2:]),
+                    bytes.fromhex(m["payload"][2:]),
+                    bytes.fromhex(m["reply_code"][2:]),
+                )
